@@ -1,0 +1,8 @@
+//! shoal: fleet's unit-file scheduling without etcd and without a leader.
+//!
+//! The library holds every pure decision (parsing, placement, ...); the binary
+//! in `main.rs` is the command line around it. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod schedule;
+pub mod unit;

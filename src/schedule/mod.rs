@@ -1,0 +1,1 @@
+//! Placement: which members run which units (pure, deterministic).

@@ -1,0 +1,2 @@
+//! `cargo xtask`: repository chores (benchmarks, static builds, test hosts).
+fn main() {}
