@@ -6,3 +6,4 @@
 pub mod cli;
 pub mod schedule;
 pub mod unit;
+pub mod wire;
