@@ -3,7 +3,9 @@
 //! The library holds every pure decision (parsing, placement, ...); the binary
 //! in `main.rs` is the command line around it. See ARCHITECTURE.md for the map.
 
+pub mod catalog;
 pub mod cli;
 pub mod schedule;
+pub mod time;
 pub mod unit;
 pub mod wire;
