@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod membership;
 pub mod schedule;
 pub mod time;
 pub mod unit;
