@@ -13,6 +13,8 @@ use super::place::Solver;
 /// Why one member cannot run one unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Violation {
+    /// The unit is on a `MachineOf`/`Replaces` cycle, so it is never placed.
+    Cycle { path: String },
     /// `MachineID=` names another member.
     MachineIdMismatch { wanted: String },
     /// `MachineID=` is a prefix that several members share, so it matches none.
@@ -46,6 +48,7 @@ impl fmt::Display for Violation {
     /// The per-member sentence `why` prints.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Violation::Cycle { path } => write!(f, "on a MachineOf/Replaces cycle: {path}"),
             Violation::MachineIdMismatch { wanted } => {
                 write!(f, "MachineID={wanted} names another member")
             }
@@ -95,6 +98,7 @@ impl Violation {
     /// A member-independent phrase, so that waiting reasons can group members.
     pub fn summary(&self) -> String {
         match self {
+            Violation::Cycle { path } => format!("on a cycle {path}"),
             Violation::MachineIdMismatch { wanted } => format!("not MachineID={wanted}"),
             Violation::MachineIdAmbiguous { wanted, .. } => {
                 format!("MachineID={wanted} is a prefix shared by several members")
@@ -124,6 +128,9 @@ pub(crate) fn first_violation(solver: &Solver<'_>, j: usize, m: usize) -> Option
     let member = solver.members[m];
     let options = &job.options;
 
+    if let Some(path) = &solver.cycle[j] {
+        return Some(Violation::Cycle { path: path.clone() });
+    }
     if let Some(wanted) = &options.machine_id {
         let matches = solver.machine_id_matches(wanted);
         if matches.len() > 1 {

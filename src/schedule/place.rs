@@ -132,6 +132,8 @@ pub(crate) struct Solver<'a> {
     replace_matched: Vec<PatternCounts>,
     pub(crate) placed: Vec<Vec<usize>>,
     pub(crate) waiting: Vec<Option<String>>,
+    /// For jobs on a dependency cycle: the cycle, as `a -> b -> a`.
+    pub(crate) cycle: Vec<Option<String>>,
 }
 
 impl<'a> Solver<'a> {
@@ -167,6 +169,7 @@ impl<'a> Solver<'a> {
             replace_matched: Vec::new(),
             placed: vec![Vec::new(); jobs.len()],
             waiting: vec![None; jobs.len()],
+            cycle: vec![None; jobs.len()],
             jobs,
             job_index,
         };
@@ -351,12 +354,12 @@ impl<'a> Solver<'a> {
                             let cycle: Vec<usize> = stack[from..].iter().map(|&(s, _)| s).collect();
                             let mut names: Vec<&str> = cycle.iter().map(|&c| self.jobs[c].name.as_str()).collect();
                             names.push(self.jobs[dep].name.as_str());
-                            let reason = format!(
-                                "MachineOf/Replaces cycle: {}; break it by editing one of these units",
-                                names.join(" -> ")
-                            );
+                            let path = names.join(" -> ");
+                            let reason =
+                                format!("MachineOf/Replaces cycle: {path}; break it by editing one of these units");
                             for c in cycle {
                                 self.waiting[c].get_or_insert_with(|| reason.clone());
+                                self.cycle[c].get_or_insert_with(|| path.clone());
                             }
                         }
                         _ => {}
@@ -414,20 +417,21 @@ impl<'a> Solver<'a> {
         hash::score(self.unit_keys[j], self.member_keys[m])
     }
 
-    /// Whether a replacer of `j` is not running anywhere yet: then `j` gives up its
-    /// member to it rather than staying (the replacer takes the replaced unit's place).
-    fn has_new_replacer(&self, j: usize) -> bool {
-        self.index[j]
-            .deps
-            .iter()
-            .any(|&r| self.index[r].replace_pids.iter().any(|p| self.index[j].matched_by_replaces.contains(p)) && self.running_on[r].is_empty())
-    }
-
     pub(crate) fn solve(&mut self) {
         let order = self.order();
-        // Phase 1: sticky. Keep every unit where it runs, if that member still satisfies it.
+        // Phase 1: sticky. Keep every unit where it runs, if that member still satisfies
+        // it. A new unit with `Replaces=` takes its place here too, at the member of a unit
+        // it replaces, so that the replaced unit (later in the order) is the one that moves.
         for &j in &order {
-            if self.waiting[j].is_some() || self.running_on[j].is_empty() || self.has_new_replacer(j) {
+            if self.waiting[j].is_some() {
+                continue;
+            }
+            if self.running_on[j].is_empty() {
+                if !self.index[j].replace_pids.is_empty() && !self.jobs[j].options.global {
+                    if let Some(m) = self.best_of(j, self.replaced_members(j).into_iter()) {
+                        self.assign(j, m);
+                    }
+                }
                 continue;
             }
             let fitting: Vec<usize> = self.running_on[j].iter().copied().filter(|&m| self.fits(j, m)).collect();
@@ -468,16 +472,7 @@ impl<'a> Solver<'a> {
     fn choose(&self, j: usize) -> Option<usize> {
         let entry = &self.index[j];
         if !entry.replace_pids.is_empty() {
-            let mut preferred: Vec<usize> = Vec::new();
-            for (other, other_entry) in self.index.iter().enumerate() {
-                if other != j && other_entry.matched_by_replaces.iter().any(|p| entry.replace_pids.contains(p)) {
-                    preferred.extend(self.running_on[other].iter().copied());
-                    preferred.extend(self.placed[other].iter().copied());
-                }
-            }
-            preferred.sort_unstable();
-            preferred.dedup();
-            if let Some(m) = self.best_of(j, preferred.into_iter()) {
+            if let Some(m) = self.best_of(j, self.replaced_members(j).into_iter()) {
                 return Some(m);
             }
         }
@@ -487,6 +482,21 @@ impl<'a> Solver<'a> {
             Some(&p) => self.best_of(j, self.placed[p].clone().into_iter()),
             None => self.best_of(j, self.static_sets[entry.static_slot].iter().copied()),
         }
+    }
+
+    /// Members where a unit that `j` replaces runs now or is placed, sorted.
+    fn replaced_members(&self, j: usize) -> Vec<usize> {
+        let own = &self.index[j].replace_pids;
+        let mut members: Vec<usize> = Vec::new();
+        for (other, entry) in self.index.iter().enumerate() {
+            if other != j && entry.matched_by_replaces.iter().any(|p| own.contains(p)) {
+                members.extend(self.running_on[other].iter().copied());
+                members.extend(self.placed[other].iter().copied());
+            }
+        }
+        members.sort_unstable();
+        members.dedup();
+        members
     }
 
     fn best_of(&self, j: usize, candidates: impl Iterator<Item = usize>) -> Option<usize> {
