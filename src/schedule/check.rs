@@ -165,10 +165,10 @@ pub(crate) fn first_violation(solver: &Solver<'_>, j: usize, m: usize) -> Option
         return Some(Violation::PeerNotHere { peer: peer.clone(), peer_state });
     }
 
-    for &other in &solver.occupants[m] {
-        if other == j {
-            continue;
-        }
+    // In job order, not arrival order, so the reason named is the same on every run.
+    let mut occupants: Vec<usize> = solver.occupants[m].iter().copied().filter(|&o| o != j).collect();
+    occupants.sort_unstable();
+    for &other in &occupants {
         let other_job = solver.jobs[other];
         if let Some(glob) = options.conflicts.iter().find(|g| g.matches(&other_job.name)) {
             return Some(Violation::Conflicts { pattern: glob.to_string(), other: other_job.name.clone() });
@@ -177,10 +177,7 @@ pub(crate) fn first_violation(solver: &Solver<'_>, j: usize, m: usize) -> Option
             return Some(Violation::ConflictedBy { pattern: glob.to_string(), other: other_job.name.clone() });
         }
     }
-    for &other in &solver.occupants[m] {
-        if other == j {
-            continue;
-        }
+    for &other in &occupants {
         let other_job = solver.jobs[other];
         if let Some(glob) = other_job.options.replaces.iter().find(|g| g.matches(&job.name)) {
             return Some(Violation::ReplacedBy { pattern: glob.to_string(), other: other_job.name.clone() });

@@ -461,7 +461,10 @@ impl<'a> Solver<'a> {
                     self.assign(j, m);
                 }
             }
-            if self.placed[j].is_empty() {
+        }
+        // Reasons come from the final state, so a re-run on the output gives the same words.
+        for j in order {
+            if self.placed[j].is_empty() && self.waiting[j].is_none() {
                 self.waiting[j] = Some(waiting_reason(self, j));
             }
         }
