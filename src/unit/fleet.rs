@@ -24,11 +24,11 @@ pub const KNOWN_KEYS: [&str; 6] = [
 ];
 
 /// fleet's spellings from before v0.8, still accepted (with a warning) as the modern key.
-pub const DEPRECATED_KEYS: [(&str, &str); 4] = [
-    ("X-ConditionMachineID", "MachineID"),
-    ("X-ConditionMachineOf", "MachineOf"),
-    ("X-Conflicts", "Conflicts"),
-    ("X-ConditionMachineMetadata", "MachineMetadata"),
+const DEPRECATED_KEYS: [(&str, Key); 4] = [
+    ("X-ConditionMachineID", Key::MachineId),
+    ("X-ConditionMachineOf", Key::MachineOf),
+    ("X-Conflicts", Key::Conflicts),
+    ("X-ConditionMachineMetadata", Key::MachineMetadata),
 ];
 
 /// Keys fleet once knew but that cannot mean anything now: a boot ID changes at every
@@ -247,13 +247,13 @@ impl Reader<'_> {
         if let Some(k) = Key::from_modern(key) {
             return Ok(k);
         }
-        if let Some((old, new)) = DEPRECATED_KEYS.iter().find(|(old, _)| *old == key) {
+        if let Some(&(old, modern)) = DEPRECATED_KEYS.iter().find(|(old, _)| *old == key) {
+            let new = modern.name();
             self.warnings.push(self.error(
                 line,
                 format!("deprecated key \"{old}\" in [{SECTION}]; read as \"{new}\", write \"{new}\" instead"),
             ));
-            return Key::from_modern(new)
-                .ok_or_else(|| self.error(line, format!("internal: no key {new:?}")));
+            return Ok(modern);
         }
         if UNSUPPORTED_KEYS.contains(&key) {
             return Err(self.error(
@@ -523,29 +523,24 @@ fn split_words(value: &str, split_unquoted: bool) -> Result<Vec<String>, String>
 /// The known key (or old spelling) closest to `key`: the same word in another case, or
 /// within two edits of it.
 fn suggest(key: &str) -> Option<&'static str> {
+    // An old spelling suggests its modern key: that is what the user should write.
     let candidates = KNOWN_KEYS
         .iter()
-        .copied()
-        .chain(DEPRECATED_KEYS.iter().map(|(old, _)| *old));
+        .map(|k| (*k, *k))
+        .chain(DEPRECATED_KEYS.iter().map(|(old, new)| (*old, new.name())));
     let lower = key.to_ascii_lowercase();
     let mut best: Option<(usize, &'static str)> = None;
-    for candidate in candidates {
-        let distance = edit_distance(&lower, &candidate.to_ascii_lowercase());
+    for (spelling, modern) in candidates {
+        let distance = edit_distance(&lower, &spelling.to_ascii_lowercase());
         let better = match best {
             Some((d, _)) => distance < d,
             None => true,
         };
         if distance <= 2 && better {
-            best = Some((distance, candidate));
+            best = Some((distance, modern));
         }
     }
-    // Point an old spelling at its modern key: that is what the user should write.
-    best.map(|(_, c)| {
-        DEPRECATED_KEYS
-            .iter()
-            .find(|(old, _)| *old == c)
-            .map_or(c, |(_, new)| *new)
-    })
+    best.map(|(_, modern)| modern)
 }
 
 /// Levenshtein distance over chars; keys are short, so the quadratic cost is nothing.
@@ -620,8 +615,8 @@ mod tests {
         for key in KNOWN_KEYS {
             assert_eq!(Key::from_modern(key).map(Key::name), Some(key));
         }
-        for (_, new) in DEPRECATED_KEYS {
-            assert!(Key::from_modern(new).is_some());
+        for (old, new) in DEPRECATED_KEYS {
+            assert_eq!(Key::from_modern(new.name()), Some(new), "{old}");
         }
     }
 }
