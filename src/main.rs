@@ -1,4 +1,7 @@
-//! `shoal`: the command-line entry point.
+//! `shoal`: the command-line entry point; everything else lives in the library.
+
 fn main() {
-    std::process::exit(0)
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let status = shoal::cli::run(args, &mut std::io::stdout(), &mut std::io::stderr());
+    std::process::exit(status)
 }
