@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod membership;
+pub mod node;
 pub mod schedule;
 pub mod time;
 pub mod unit;

@@ -53,10 +53,12 @@ impl Placement {
 
     /// Units placed on `machine`, by name.
     pub fn units_on<'a>(&'a self, machine: &'a MachineId) -> impl Iterator<Item = &'a str> + 'a {
-        self.units.iter().filter_map(move |(name, decision)| match decision {
-            Decision::Placed(machines) if machines.contains(machine) => Some(name.as_str()),
-            _ => None,
-        })
+        self.units
+            .iter()
+            .filter_map(move |(name, decision)| match decision {
+                Decision::Placed(machines) if machines.contains(machine) => Some(name.as_str()),
+                _ => None,
+            })
     }
 
     /// The placement as `Running`, as it would be reported once carried out.
@@ -64,7 +66,9 @@ impl Placement {
         self.units
             .iter()
             .filter_map(|(name, decision)| match decision {
-                Decision::Placed(machines) => Some((name.clone(), machines.iter().cloned().collect())),
+                Decision::Placed(machines) => {
+                    Some((name.clone(), machines.iter().cloned().collect()))
+                }
                 Decision::Waiting(_) => None,
             })
             .collect()
@@ -147,10 +151,20 @@ impl<'a> Solver<'a> {
         let mut seen = BTreeSet::new();
         jobs.retain(|job| seen.insert(job.name.as_str()));
 
-        let member_keys = members.iter().map(|m| hash::member_key(m.id.as_str())).collect();
-        let member_index = members.iter().enumerate().map(|(i, m)| (m.id.as_str(), i)).collect();
-        let job_index: BTreeMap<&str, usize> =
-            jobs.iter().enumerate().map(|(i, j)| (j.name.as_str(), i)).collect();
+        let member_keys = members
+            .iter()
+            .map(|m| hash::member_key(m.id.as_str()))
+            .collect();
+        let member_index = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.as_str(), i))
+            .collect();
+        let job_index: BTreeMap<&str, usize> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (j.name.as_str(), i))
+            .collect();
         let unit_keys = jobs.iter().map(|j| hash::unit_key(&j.name)).collect();
 
         let mut solver = Solver {
@@ -203,12 +217,13 @@ impl<'a> Solver<'a> {
         let mut pattern_ids: BTreeMap<&str, u32> = BTreeMap::new();
         // (pattern id, glob, literal prefix before the first wildcard)
         let mut patterns: Vec<(&crate::unit::Glob, String)> = Vec::new();
-        let mut intern = |glob: &'a crate::unit::Glob, patterns: &mut Vec<(&'a crate::unit::Glob, String)>| {
-            *pattern_ids.entry(glob.as_str()).or_insert_with(|| {
-                patterns.push((glob, literal_prefix(glob.as_str())));
-                (patterns.len() - 1) as u32
-            })
-        };
+        let mut intern =
+            |glob: &'a crate::unit::Glob, patterns: &mut Vec<(&'a crate::unit::Glob, String)>| {
+                *pattern_ids.entry(glob.as_str()).or_insert_with(|| {
+                    patterns.push((glob, literal_prefix(glob.as_str())));
+                    (patterns.len() - 1) as u32
+                })
+            };
         let mut index: Vec<JobIndex> = Vec::with_capacity(self.jobs.len());
         let mut conflict_pid_set = BTreeSet::new();
         let mut replace_pid_set = BTreeSet::new();
@@ -265,9 +280,13 @@ impl<'a> Solver<'a> {
             index[j].deps = deps;
         }
         // Static member sets, shared by jobs with the same MachineID and MachineMetadata.
-        let mut slots: BTreeMap<(Option<&str>, &BTreeMap<String, BTreeSet<String>>), usize> = BTreeMap::new();
+        let mut slots: BTreeMap<(Option<&str>, &BTreeMap<String, BTreeSet<String>>), usize> =
+            BTreeMap::new();
         for (j, job) in self.jobs.iter().enumerate() {
-            let key = (job.options.machine_id.as_deref(), &job.options.machine_metadata);
+            let key = (
+                job.options.machine_id.as_deref(),
+                &job.options.machine_metadata,
+            );
             let slot = match slots.get(&key) {
                 Some(&slot) => slot,
                 None => {
@@ -352,7 +371,8 @@ impl<'a> Solver<'a> {
                             // A cycle: the stack from `dep` up to `j` is on it.
                             let from = stack.iter().position(|&(s, _)| s == dep).unwrap_or(0);
                             let cycle: Vec<usize> = stack[from..].iter().map(|&(s, _)| s).collect();
-                            let mut names: Vec<&str> = cycle.iter().map(|&c| self.jobs[c].name.as_str()).collect();
+                            let mut names: Vec<&str> =
+                                cycle.iter().map(|&c| self.jobs[c].name.as_str()).collect();
                             names.push(self.jobs[dep].name.as_str());
                             let path = names.join(" -> ");
                             let reason =
@@ -377,7 +397,10 @@ impl<'a> Solver<'a> {
     /// Whether member `m` can run job `j` now: the indexed twin of `first_violation`.
     fn fits(&self, j: usize, m: usize) -> bool {
         let entry = &self.index[j];
-        if self.static_sets[entry.static_slot].binary_search(&m).is_err() {
+        if self.static_sets[entry.static_slot]
+            .binary_search(&m)
+            .is_err()
+        {
             return false;
         }
         for peer in &self.jobs[j].options.machine_of {
@@ -434,7 +457,11 @@ impl<'a> Solver<'a> {
                 }
                 continue;
             }
-            let fitting: Vec<usize> = self.running_on[j].iter().copied().filter(|&m| self.fits(j, m)).collect();
+            let fitting: Vec<usize> = self.running_on[j]
+                .iter()
+                .copied()
+                .filter(|&m| self.fits(j, m))
+                .collect();
             if self.jobs[j].options.global {
                 for m in fitting {
                     self.assign(j, m);
@@ -479,7 +506,11 @@ impl<'a> Solver<'a> {
                 return Some(m);
             }
         }
-        let first_peer = self.jobs[j].options.machine_of.first().and_then(|p| self.job_index.get(p.as_str()));
+        let first_peer = self.jobs[j]
+            .options
+            .machine_of
+            .first()
+            .and_then(|p| self.job_index.get(p.as_str()));
         match first_peer {
             // MachineOf: only the members of the first target can qualify.
             Some(&p) => self.best_of(j, self.placed[p].clone().into_iter()),
@@ -527,14 +558,21 @@ impl<'a> Solver<'a> {
     }
 
     pub(crate) fn into_placement(self) -> Placement {
-        let units = (0..self.jobs.len()).map(|j| (self.jobs[j].name.clone(), self.decision(j))).collect();
+        let units = (0..self.jobs.len())
+            .map(|j| (self.jobs[j].name.clone(), self.decision(j)))
+            .collect();
         Placement { units }
     }
 
     pub(crate) fn decision(&self, j: usize) -> Decision {
         match &self.waiting[j] {
             Some(reason) => Decision::Waiting(reason.clone()),
-            None => Decision::Placed(self.placed[j].iter().map(|&m| self.members[m].id.clone()).collect()),
+            None => Decision::Placed(
+                self.placed[j]
+                    .iter()
+                    .map(|&m| self.members[m].id.clone())
+                    .collect(),
+            ),
         }
     }
 
@@ -545,5 +583,8 @@ impl<'a> Solver<'a> {
 
 /// The part of a glob before its first wildcard or escape: every match starts with it.
 fn literal_prefix(pattern: &str) -> String {
-    pattern.chars().take_while(|c| !matches!(c, '*' | '?' | '[' | '\\')).collect()
+    pattern
+        .chars()
+        .take_while(|c| !matches!(c, '*' | '?' | '[' | '\\'))
+        .collect()
 }
