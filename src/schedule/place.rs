@@ -308,18 +308,19 @@ impl<'a> Solver<'a> {
             .collect()
     }
 
-    /// Members whose id equals `wanted`, or else starts with it (a prefix of 8+ characters).
+    /// Members whose id equals `wanted`, or else starts with it when `wanted` has 8 or
+    /// more characters (fleet's short form). Case-insensitive: ids are hex, written either way.
     pub(crate) fn machine_id_matches(&self, wanted: &str) -> Vec<usize> {
-        if let Some(&exact) = self.member_index.get(wanted) {
-            return vec![exact];
+        const PREFIX_LEN_MIN: usize = 8;
+        let exact: Vec<usize> = (0..self.members.len())
+            .filter(|&m| self.members[m].id.as_str().eq_ignore_ascii_case(wanted))
+            .collect();
+        if !exact.is_empty() || wanted.len() < PREFIX_LEN_MIN {
+            return exact;
         }
-        // Prefix matches are case-insensitive: machine ids are hex, written either way.
         let wanted = wanted.to_ascii_lowercase();
-        self.members
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.id.as_str().to_ascii_lowercase().starts_with(&wanted))
-            .map(|(i, _)| i)
+        (0..self.members.len())
+            .filter(|&m| self.members[m].id.as_str().to_ascii_lowercase().starts_with(&wanted))
             .collect()
     }
 
