@@ -11,5 +11,9 @@ pub fn options(
     _name: &UnitName,
     _sections: &[Section],
 ) -> Result<(FleetOptions, Vec<UnitError>), UnitError> {
-    Err(UnitError { file: file.to_string(), line: None, reason: "parser not built yet".into() })
+    Err(UnitError {
+        file: file.to_string(),
+        line: None,
+        reason: "parser not built yet".into(),
+    })
 }

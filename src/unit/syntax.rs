@@ -23,5 +23,9 @@ pub struct Entry {
 }
 
 pub fn parse(file: &str, _text: &str) -> Result<Vec<Section>, UnitError> {
-    Err(UnitError { file: file.to_string(), line: None, reason: "parser not built yet".into() })
+    Err(UnitError {
+        file: file.to_string(),
+        line: None,
+        reason: "parser not built yet".into(),
+    })
 }
