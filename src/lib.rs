@@ -5,4 +5,5 @@
 
 pub mod cli;
 pub mod schedule;
+pub mod systemd;
 pub mod unit;
