@@ -179,11 +179,14 @@ exec systemd-nspawn "$@""#;
         let t0 = Instant::now();
         let mut last = String::from("?");
         while t0.elapsed() < timeout {
-            let Some(np) = self.nspawn_pid() else {
+            // Just the pid we recorded: while the shell execs nspawn, its
+            // /proc cmdline can read empty, so nspawn_pid() may blink.
+            let Some(np) = self.read_pid("nspawn").filter(|&p| alive(p)) else {
                 return Err(format!(
-                    "nspawn for h{} is gone, see {}",
+                    "nspawn for h{} is gone; end of {}:\n{}",
                     self.i,
-                    self.dir.join("console.log").display()
+                    self.dir.join("console.log").display(),
+                    self.console_tail()
                 ));
             };
             if let Some(lp) = children(np).into_iter().next() {
@@ -199,10 +202,19 @@ exec systemd-nspawn "$@""#;
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(format!(
-            "h{} did not boot in {timeout:?} (state '{last}'), see {}",
+            "h{} did not boot in {timeout:?} (state '{last}'); end of {}:\n{}",
             self.i,
-            self.dir.join("console.log").display()
+            self.dir.join("console.log").display(),
+            self.console_tail()
         ))
+    }
+
+    /// The last lines of the host's console, for error messages (the file
+    /// itself is gone once `down` has cleaned up).
+    fn console_tail(&self) -> String {
+        let text = fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
     /// Clean shutdown: nspawn turns SIGTERM into a halt of the host; after
