@@ -1,11 +1,11 @@
-//! `Systemctl` against a real systemd, inside a test host booted by the xtask harness.
+//! Tests that need a real host: `Systemctl` against a real systemd, the store on a really full disk.
 //!
-//! The test boots one host (its own cluster name, so a developer's cluster
-//! is not disturbed), copies this test binary into the host's `/opt/bin`
-//! and runs this same test there with `SHOAL_IN_HOST=1`, where it drives
-//! the host's systemd through `Systemctl`. It needs root and this machine's
-//! tools; where hosts cannot be made it FAILS, unless `SHOAL_SKIP_HOSTS=1`,
-//! in which case it says loudly that it skipped.
+//! `real_host_tests` boots one host with the xtask harness (its own cluster
+//! name, so a developer's cluster is not disturbed), copies this test
+//! binary into the host's `/opt/bin` and runs the `inside_host_*` tests
+//! there (they are `#[ignore]`d elsewhere) with `SHOAL_IN_HOST=1`. It needs
+//! root and this machine's tools; where hosts cannot be made it FAILS,
+//! unless `SHOAL_SKIP_HOSTS=1`, in which case it says loudly that it skipped.
 
 use shoal::systemd::{ErrorKind, Systemctl, Systemd, UnitState};
 use std::collections::BTreeMap;
@@ -13,12 +13,15 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 use xtask::hosts::Cluster;
 
-const TEST: &str = "systemctl_drives_a_real_systemd_in_a_test_host";
+const TEST: &str = "real_host_tests";
+/// The inner tests, and how many there are (all must run and pass).
+const INNER_PREFIX: &str = "inside_host_";
+const INNER_COUNT: usize = 2;
 
 #[test]
-fn systemctl_drives_a_real_systemd_in_a_test_host() {
+fn real_host_tests() {
     if std::env::var_os("SHOAL_IN_HOST").is_some() {
-        return inside_the_host();
+        return;
     }
     if std::env::var("SHOAL_SKIP_HOSTS").as_deref() == Ok("1") {
         // Straight to stderr: libtest captures eprintln! of passing tests.
@@ -43,13 +46,13 @@ fn systemctl_drives_a_real_systemd_in_a_test_host() {
         .map(|_| cluster.bin_dir())
         .unwrap_or_else(|e| cannot(e));
     let exe = std::env::current_exe().expect("test binary path");
-    std::fs::copy(&exe, bin.join("real_systemd")).unwrap_or_else(|e| cannot(e.to_string()));
+    std::fs::copy(&exe, bin.join("in_host")).unwrap_or_else(|e| cannot(e.to_string()));
     let took = cluster.up(1).unwrap_or_else(|e| cannot(e));
     eprintln!("test host booted in {:.2} s", took.as_secs_f64());
     let argv = [
-        "/opt/bin/real_systemd",
-        TEST,
-        "--exact",
+        "/opt/bin/in_host",
+        INNER_PREFIX,
+        "--ignored",
         "--nocapture",
         "--test-threads=1",
     ];
@@ -64,7 +67,12 @@ fn systemctl_drives_a_real_systemd_in_a_test_host() {
         String::from_utf8_lossy(&out.stderr)
     );
     drop(guard);
-    assert!(out.status.success(), "the test failed inside the host");
+    assert!(out.status.success(), "a test failed inside the host");
+    let all_ran = format!("{INNER_COUNT} passed");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&all_ran),
+        "expected {all_ran}"
+    );
 }
 
 /// Takes the test cluster down however the test ends.
@@ -115,7 +123,17 @@ fn systemctl(args: &[&str]) {
     assert!(ok.success(), "systemctl {args:?}");
 }
 
-fn inside_the_host() {
+fn assert_inside_a_host() {
+    assert!(
+        std::env::var_os("SHOAL_IN_HOST").is_some(),
+        "this test changes systemd and mounts: it runs inside a test host, started by {TEST}"
+    );
+}
+
+#[test]
+#[ignore = "runs inside a test host, started by real_host_tests"]
+fn inside_host_systemctl_drives_a_real_systemd() {
+    assert_inside_a_host();
     // A unit shoal did not install, running: it must stay untouched.
     std::fs::write("/etc/systemd/system/foreign.service", SLEEPER).unwrap();
     systemctl(&["daemon-reload"]);
@@ -207,4 +225,39 @@ fn inside_the_host() {
         .unwrap()
         .flatten()
         .all(|e| !e.file_name().to_string_lossy().contains("shoal")));
+}
+
+#[test]
+#[ignore = "runs inside a test host, started by real_host_tests"]
+fn inside_host_store_reports_a_really_full_disk_and_keeps_the_old_snapshot() {
+    use shoal::store::{read_snapshot, temp_path, write_snapshot, StoreErrorKind};
+    assert_inside_a_host();
+    let mnt = std::path::Path::new("/mnt/full");
+    std::fs::create_dir_all(mnt).unwrap();
+    let mount = |args: &[&str]| {
+        let ok = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{args:?}");
+    };
+    mount(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=64k",
+        "shoal-full",
+        "/mnt/full",
+    ]);
+    let p = mnt.join("state");
+    write_snapshot(&p, b"old state").unwrap();
+    let e = write_snapshot(&p, &vec![7u8; 1 << 20]).unwrap_err();
+    eprintln!("full disk: {e}");
+    assert!(matches!(e.kind, StoreErrorKind::DiskFull(_)), "{e:?}");
+    assert_eq!(read_snapshot(&p).unwrap().unwrap(), b"old state");
+    assert!(!temp_path(&p).exists());
+    write_snapshot(&p, b"new state").unwrap();
+    assert_eq!(read_snapshot(&p).unwrap().unwrap(), b"new state");
+    mount(&["umount", "/mnt/full"]);
 }
