@@ -121,3 +121,17 @@ fn install(bin: &Path, dir: &Path) -> Result<PathBuf> {
     std::fs::rename(&tmp, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     Ok(dest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::has_interpreter;
+
+    #[test]
+    fn a_dynamically_linked_binary_is_told_apart() {
+        // This test binary is built for the host target, with a dynamic loader.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(has_interpreter(&me).unwrap());
+        assert!(has_interpreter(b"#!/bin/sh\n").is_err());
+        assert!(has_interpreter(b"\x7fELF\x02").is_err());
+    }
+}

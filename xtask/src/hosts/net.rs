@@ -150,13 +150,38 @@ pub fn rules(sw: &str) -> Result<Vec<String>> {
 /// (rule text, handle) for each rule of the fault chain.
 fn rule_handles(sw: &str) -> Result<Vec<(String, String)>> {
     let out = nft(sw, &["-a", "list", "chain", "bridge", TABLE, CHAIN])?;
-    Ok(out
-        .lines()
+    Ok(parse_rules(&out))
+}
+
+/// (rule text, handle) from `nft -a list chain` output.
+fn parse_rules(out: &str) -> Vec<(String, String)> {
+    out.lines()
         .filter_map(|l| {
             let (text, handle) = l.trim().rsplit_once(" # handle ")?;
             // The chain's own line carries a handle too; rules all end in a verdict.
             text.ends_with("drop")
                 .then(|| (text.to_string(), handle.trim().to_string()))
         })
-        .collect())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rules;
+
+    #[test]
+    fn rules_and_their_handles_are_read_from_nft_listings() {
+        let out = "table bridge shoal {\n\tchain faults { # handle 1\n\
+                   \t\ttype filter hook forward priority filter; policy accept;\n\
+                   \t\tiifname \"p1\" drop # handle 4\n\
+                   \t\tiifname \"p12\" oifname \"p3\" drop # handle 7\n\t}\n}\n";
+        let rules = parse_rules(out);
+        assert_eq!(rules.len(), 2);
+        assert_eq!(
+            rules[0],
+            ("iifname \"p1\" drop".to_string(), "4".to_string())
+        );
+        // heal 1 matches the quoted port, so p12's rule is not taken for p1's.
+        assert!(!rules[1].0.contains("\"p1\""));
+    }
 }
