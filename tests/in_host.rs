@@ -208,6 +208,12 @@ fn inside_host_systemctl_drives_a_real_systemd() {
     sd.stop("sleeper.service").unwrap();
     wait_for(&mut sd, &[("sleeper.service", "inactive", "dead")]);
 
+    // Removed and installed again before any reload, while systemd keeps
+    // it loaded (active units are not garbage-collected) from shoal's own
+    // file: that must not count as someone else's unit.
+    sd.remove("oneshot.service").unwrap();
+    sd.install("oneshot.service", ONESHOT).unwrap();
+
     let owned = sd.list_owned().unwrap();
     assert_eq!(owned.len(), 4, "{owned:?}");
     for u in &owned {

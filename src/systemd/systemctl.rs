@@ -101,23 +101,21 @@ impl Systemctl {
     /// `/lib`, a template, or masked). A file of ours in `/run` would be
     /// shadowed by `/etc` or would change someone else's unit, and starting
     /// or stopping it would then act on theirs: such a unit is not ours.
+    /// A unit still loaded from our own path (removed, reload pending) is ours.
     fn known_elsewhere(&self, unit: &str) -> Result<bool, SystemdError> {
-        let out = self.systemctl(
-            "install",
-            Some(unit),
-            &["show", "--property=LoadState", "--", unit],
-        )?;
-        let state = out
-            .lines()
-            .find_map(|l| l.strip_prefix("LoadState="))
-            .ok_or_else(|| {
-                SystemdError::new(
-                    "install",
-                    Some(unit),
-                    ErrorKind::Output(format!("no LoadState in {out:?}")),
-                )
-            })?;
-        Ok(state.trim() != "not-found")
+        let args = ["show", "--property=LoadState,FragmentPath", "--", unit];
+        let out = self.systemctl("install", Some(unit), &args)?;
+        let prop = |k: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .map(str::trim)
+        };
+        let state = prop("LoadState").ok_or_else(|| {
+            let why = format!("no LoadState in {out:?}");
+            SystemdError::new("install", Some(unit), ErrorKind::Output(why))
+        })?;
+        let ours = prop("FragmentPath").is_some_and(|f| Path::new(f) == self.unit_path(unit));
+        Ok(state != "not-found" && !ours)
     }
 
     fn require_owned(&self, op: &'static str, unit: &str) -> Result<(), SystemdError> {
@@ -281,7 +279,7 @@ mod tests {
     const FAKE: &str = r#"#!/bin/sh
 echo "$*" >> "$(dirname "$0")/calls"
 case "$2" in
-  show) [ "$3" = --property=LoadState ] && { echo LoadState=not-found; exit 0; }
+  show) [ "$3" = --property=LoadState,FragmentPath ] && { echo LoadState=not-found; exit 0; }
         shift 4; for u in "$@"; do
           printf 'Id=%s\nLoadState=loaded\nActiveState=inactive\nSubState=dead\n\n' "$u"; done ;;
   start) [ "$5" = broken.service ] && { echo "Unit broken.service has a bad unit file setting." >&2; exit 1; } ;;
@@ -326,8 +324,8 @@ exit 0
         assert_eq!(
             calls(&dir),
             [
-                "--no-pager show --property=LoadState -- a.service",
-                "--no-pager show --property=LoadState -- b.service",
+                "--no-pager show --property=LoadState,FragmentPath -- a.service",
+                "--no-pager show --property=LoadState,FragmentPath -- b.service",
                 "--no-pager daemon-reload",
                 "--no-pager start --no-block -- a.service",
                 "--no-pager start --no-block -- b.service",
