@@ -29,7 +29,7 @@ pub const PAYLOAD_MAX: usize = 64 << 20;
 /// ENOSPC and EDQUOT: what a full disk or an exhausted quota look like.
 const DISK_FULL_ERRNOS: [i32; 2] = [28, 122];
 
-/// A failed store operation, with the file it concerns.
+/// A failed store operation, with the snapshot (or directory) it concerns.
 #[derive(Debug)]
 pub struct StoreError {
     pub path: PathBuf,
@@ -41,8 +41,8 @@ pub enum StoreErrorKind {
     /// No space left (or quota exhausted) while writing; the old snapshot
     /// is untouched.
     DiskFull(io::Error),
-    /// Another I/O failure during `step` (`create`, `write`, `fsync`,
-    /// `rename`, `fsync dir`, `read`).
+    /// Another I/O failure during `step` (`create temp file`, `write temp
+    /// file`, `fsync temp file`, `rename`, `fsync dir`, `read`).
     Io {
         step: &'static str,
         error: io::Error,
@@ -123,11 +123,11 @@ fn write_with(
     }
     let tmp = temp_path(path);
     let staged = (|| {
-        let mut file = File::create(&tmp).map_err(|e| err(&tmp, "create", e))?;
-        write(&mut file, &encode(payload)).map_err(|e| err(&tmp, "write", e))?;
+        let mut file = File::create(&tmp).map_err(|e| err(path, "create temp file", e))?;
+        write(&mut file, &encode(payload)).map_err(|e| err(path, "write temp file", e))?;
         // Data on disk before the rename makes it visible: otherwise a power
         // cut can leave the new name pointing at an empty file.
-        file.sync_all().map_err(|e| err(&tmp, "fsync", e))
+        file.sync_all().map_err(|e| err(path, "fsync temp file", e))
     })();
     if let Err(e) = staged {
         let _ = fs::remove_file(&tmp);
@@ -259,7 +259,13 @@ mod tests {
         let p = std::env::temp_dir().join("shoal-store-no-such-dir/x/state");
         let e = write_snapshot(&p, b"x").unwrap_err();
         assert!(
-            matches!(e.kind, StoreErrorKind::Io { step: "create", .. }),
+            matches!(
+                e.kind,
+                StoreErrorKind::Io {
+                    step: "create temp file",
+                    ..
+                }
+            ),
             "{e:?}"
         );
     }

@@ -40,7 +40,8 @@ pub struct Cluster {
 
 impl Cluster {
     /// The cluster `name` (`[a-z0-9]`, up to 12 characters, so that
-    /// `<name>-h250` stays a valid interface-free machine name) under `base`.
+    /// `<name>-h250` stays short as a machine, namespace and cgroup name)
+    /// under `base`.
     pub fn new(base: &Path, name: &str) -> Result<Cluster> {
         let ok = !name.is_empty()
             && name.len() <= 12
