@@ -5,4 +5,6 @@
 
 pub mod cli;
 pub mod schedule;
+pub mod store;
+pub mod systemd;
 pub mod unit;

@@ -14,7 +14,10 @@ enum Token {
     /// `?`: one character other than `/`.
     AnyOne,
     /// `[...]`: one character in (or, negated, not in) these inclusive ranges.
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// A validated Go `path.Match` pattern.
@@ -58,11 +61,15 @@ impl Glob {
                         let lo = match chars.next() {
                             None => return Err(bad(pattern, "has an unclosed '['")),
                             Some(']') if !ranges.is_empty() => break,
-                            Some(']') => return Err(bad(pattern, "has an empty character class '[]'")),
-                            Some('\\') => chars
-                                .next()
-                                .ok_or_else(|| bad(pattern, "ends with an unfinished escape '\\'"))?,
-                            Some('-') => return Err(bad(pattern, "has a range with no start in '[...]'")),
+                            Some(']') => {
+                                return Err(bad(pattern, "has an empty character class '[]'"))
+                            }
+                            Some('\\') => chars.next().ok_or_else(|| {
+                                bad(pattern, "ends with an unfinished escape '\\'")
+                            })?,
+                            Some('-') => {
+                                return Err(bad(pattern, "has a range with no start in '[...]'"))
+                            }
                             Some(other) => other,
                         };
                         let mut hi = lo;
@@ -73,9 +80,9 @@ impl Glob {
                                 Some(']') | Some('-') => {
                                     return Err(bad(pattern, "has a range with no end in '[...]'"))
                                 }
-                                Some('\\') => chars
-                                    .next()
-                                    .ok_or_else(|| bad(pattern, "ends with an unfinished escape '\\'"))?,
+                                Some('\\') => chars.next().ok_or_else(|| {
+                                    bad(pattern, "ends with an unfinished escape '\\'")
+                                })?,
                                 Some(other) => other,
                             };
                             if hi < lo {
@@ -211,7 +218,9 @@ mod tests {
 
     #[test]
     fn malformed_patterns_are_rejected_with_a_reason() {
-        for bad in ["[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[z-a]", "a\\"] {
+        for bad in [
+            "[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[z-a]", "a\\",
+        ] {
             let err = Glob::new(bad).expect_err(bad);
             assert!(err.contains("bad glob pattern"), "{bad}: {err}");
         }
