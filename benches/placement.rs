@@ -18,8 +18,13 @@ fn members() -> Vec<Member> {
     (0..MEMBERS)
         .map(|i| {
             let disk = if i % 3 == 0 { "hdd" } else { "ssd" };
-            let metadata = Metadata::parse(&format!("zone=z{},disk={disk},rack=r{}", i % 10, i % 50)).expect("valid");
-            Member { id: MachineId(format!("{:032x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15)), metadata }
+            let metadata =
+                Metadata::parse(&format!("zone=z{},disk={disk},rack=r{}", i % 10, i % 50))
+                    .expect("valid");
+            Member {
+                id: MachineId(format!("{:032x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15)),
+                metadata,
+            }
         })
         .collect()
 }
@@ -40,18 +45,26 @@ fn mixed_jobs() -> Vec<Job> {
     let glob = |p: &str| Glob::new(p).expect("valid glob");
     // 10 global units (a log shipper per disk kind, a monitor per zone pair, ...).
     for g in 0..10 {
-        let mut o = FleetOptions { global: true, ..FleetOptions::default() };
+        let mut o = FleetOptions {
+            global: true,
+            ..FleetOptions::default()
+        };
         if g % 2 == 0 {
-            o.machine_metadata.insert("disk".into(), BTreeSet::from(["ssd".to_string()]));
+            o.machine_metadata
+                .insert("disk".into(), BTreeSet::from(["ssd".to_string()]));
         }
         push!(format!("global-{g}.service"), o);
     }
     // 100 templates x 20 instances, one instance per member (Conflicts=tmpl@*.service).
     for t in 0..100 {
         for i in 0..20 {
-            let mut o = FleetOptions { conflicts: vec![glob(&format!("tmpl{t}@*.service"))], ..FleetOptions::default() };
+            let mut o = FleetOptions {
+                conflicts: vec![glob(&format!("tmpl{t}@*.service"))],
+                ..FleetOptions::default()
+            };
             if t % 4 == 0 {
-                o.machine_metadata.insert("disk".into(), BTreeSet::from(["ssd".to_string()]));
+                o.machine_metadata
+                    .insert("disk".into(), BTreeSet::from(["ssd".to_string()]));
             }
             push!(format!("tmpl{t}@{i}.service"), o);
         }
@@ -60,23 +73,35 @@ fn mixed_jobs() -> Vec<Job> {
     for c in 0..300 {
         push!(format!("chain{c}-0.service"), FleetOptions::default());
         for k in 1..5 {
-            let o = FleetOptions { machine_of: vec![format!("chain{c}-{}.service", k - 1)], ..FleetOptions::default() };
+            let o = FleetOptions {
+                machine_of: vec![format!("chain{c}-{}.service", k - 1)],
+                ..FleetOptions::default()
+            };
             push!(format!("chain{c}-{k}.service"), o);
         }
     }
     // 2,000 metadata-pinned units (zone, or zone OR zone, and disk).
     for u in 0..2_000 {
         let mut o = FleetOptions::default();
-        let zones: BTreeSet<String> = [format!("z{}", u % 10), format!("z{}", (u + 3) % 10)].into_iter().collect();
+        let zones: BTreeSet<String> = [format!("z{}", u % 10), format!("z{}", (u + 3) % 10)]
+            .into_iter()
+            .collect();
         o.machine_metadata.insert("zone".into(), zones);
         if u % 5 == 0 {
-            o.machine_metadata.insert("disk".into(), BTreeSet::from(["hdd".to_string()]));
+            o.machine_metadata
+                .insert("disk".into(), BTreeSet::from(["hdd".to_string()]));
         }
         push!(format!("pinned{u}.service"), o);
     }
     // 1,000 units that conflict with a database family by glob.
     for u in 0..1_000 {
-        let o = FleetOptions { conflicts: vec![glob("db-*.service"), glob(&format!("web{}?.service", u % 7))], ..FleetOptions::default() };
+        let o = FleetOptions {
+            conflicts: vec![
+                glob("db-*.service"),
+                glob(&format!("web{}?.service", u % 7)),
+            ],
+            ..FleetOptions::default()
+        };
         push!(format!("web{}{}.service", u % 7, u), o);
     }
     for u in 0..500 {
@@ -92,7 +117,13 @@ fn mixed_jobs() -> Vec<Job> {
 }
 
 fn plain_jobs() -> Vec<Job> {
-    (0..UNITS).map(|u| Job { name: format!("plain{u}.service"), seq: u as u64, options: FleetOptions::default() }).collect()
+    (0..UNITS)
+        .map(|u| Job {
+            name: format!("plain{u}.service"),
+            seq: u as u64,
+            options: FleetOptions::default(),
+        })
+        .collect()
 }
 
 fn median_of(runs: usize, mut f: impl FnMut()) -> Duration {
@@ -120,7 +151,11 @@ fn main() {
     let plain = plain_jobs();
 
     let first = place(&members, &mixed, &Running::new());
-    let waiting = first.units.values().filter(|d| matches!(d, Decision::Waiting(_))).count();
+    let waiting = first
+        .units
+        .values()
+        .filter(|d| matches!(d, Decision::Waiting(_)))
+        .count();
     let lost = members[MEMBERS / 2].id.clone();
     let survivors: Vec<Member> = members.iter().filter(|m| m.id != lost).cloned().collect();
     let mut running = first.as_running();
@@ -132,21 +167,38 @@ fn main() {
     let moved = first
         .units
         .iter()
-        .filter(|(name, d)| matches!(d, Decision::Placed(_)) && after.machines_of(name) != first.machines_of(name))
+        .filter(|(name, d)| {
+            matches!(d, Decision::Placed(_)) && after.machines_of(name) != first.machines_of(name)
+        })
         .count();
 
     let baseline = median_of(runs, || {
-        black_box(place(black_box(&members), black_box(&plain), &Running::new()));
+        black_box(place(
+            black_box(&members),
+            black_box(&plain),
+            &Running::new(),
+        ));
     });
     let scratch = median_of(runs, || {
-        black_box(place(black_box(&members), black_box(&mixed), &Running::new()));
+        black_box(place(
+            black_box(&members),
+            black_box(&mixed),
+            &Running::new(),
+        ));
     });
     let failover = median_of(runs, || {
-        black_box(place(black_box(&survivors), black_box(&mixed), black_box(&running)));
+        black_box(place(
+            black_box(&survivors),
+            black_box(&mixed),
+            black_box(&running),
+        ));
     });
 
     println!("placement benchmark: {UNITS} units on {MEMBERS} members, median of {runs} runs, one thread");
-    println!("  baseline (unconstrained units, from scratch): {:>8.2} ms", ms(baseline));
+    println!(
+        "  baseline (unconstrained units, from scratch): {:>8.2} ms",
+        ms(baseline)
+    );
     println!(
         "  mixed constraints, from scratch:              {:>8.2} ms  ({:.2}x baseline; {waiting} units wait)",
         ms(scratch),

@@ -24,16 +24,26 @@ fn parse_case(text: &str) -> Vec<(String, Block)> {
         if let Some(h) = header {
             let content = std::mem::take(body);
             let block = if let Some(name) = h.strip_prefix("== file ") {
-                Block::File { name: name.trim().to_string(), text: content }
+                Block::File {
+                    name: name.trim().to_string(),
+                    text: content,
+                }
             } else if let Some(spec) = h.strip_prefix("== copy ") {
                 let words: Vec<&str> = spec.split_whitespace().collect();
                 let from = words[0].to_string();
                 let name = words.get(1).map(|s| s.to_string()).unwrap_or_else(|| {
-                    Path::new(&from).file_name().expect("copy names a file").to_string_lossy().into_owned()
+                    Path::new(&from)
+                        .file_name()
+                        .expect("copy names a file")
+                        .to_string_lossy()
+                        .into_owned()
                 });
                 Block::Copy { from, name }
             } else if let Some(args) = h.strip_prefix("== run ") {
-                Block::Run { args: args.trim().to_string(), expected: content }
+                Block::Run {
+                    args: args.trim().to_string(),
+                    expected: content,
+                }
             } else {
                 panic!("unknown block header {h:?}");
             };
@@ -96,12 +106,15 @@ fn run_case(path: &Path, bless: bool) -> Result<(), String> {
                 rewritten.push_str(&text);
             }
             Block::Copy { from, name } => {
-                std::fs::copy(root.join(&from), dir.join(&name)).map_err(|e| format!("copy {from}: {e}"))?;
+                std::fs::copy(root.join(&from), dir.join(&name))
+                    .map_err(|e| format!("copy {from}: {e}"))?;
             }
             Block::Run { args, expected } => {
                 let actual = run_shoal(&dir, &args);
                 if actual.trim_end() != expected.trim_end() {
-                    failures.push(format!("`shoal {args}`\n--- expected\n{expected}--- actual\n{actual}"));
+                    failures.push(format!(
+                        "`shoal {args}`\n--- expected\n{expected}--- actual\n{actual}"
+                    ));
                 }
                 rewritten.push_str(&actual);
                 rewritten.push('\n');

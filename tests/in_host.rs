@@ -3,7 +3,8 @@
 //! `real_host_tests` boots one host with the xtask harness (its own cluster
 //! name, so a developer's cluster is not disturbed), copies this test
 //! binary into the host's `/opt/bin` and runs the `inside_host_*` tests
-//! there (they are `#[ignore]`d elsewhere) with `SHOAL_IN_HOST=1`. It needs
+//! there with `SHOAL_IN_HOST=1`. The file is its own harness (`harness = false`):
+//! one binary that is the outer test on this machine and the inner one in the host. It needs
 //! root and this machine's tools; where hosts cannot be made it FAILS,
 //! unless `SHOAL_SKIP_HOSTS=1`, in which case it says loudly that it skipped.
 
@@ -14,15 +15,48 @@ use std::time::{Duration, Instant};
 use xtask::hosts::Cluster;
 
 const TEST: &str = "real_host_tests";
-/// The inner tests, and how many there are (all must run and pass).
-const INNER_PREFIX: &str = "inside_host_";
+/// How many inner tests there are (all must run and pass).
 const INNER_COUNT: usize = 2;
 
-#[test]
-fn real_host_tests() {
-    if std::env::var_os("SHOAL_IN_HOST").is_some() {
-        return;
+/// The checks that run inside the host, by name.
+const INNER: [(&str, fn()); INNER_COUNT] = [
+    (
+        "inside_host_systemctl_drives_a_real_systemd",
+        inside_host_systemctl_drives_a_real_systemd,
+    ),
+    (
+        "inside_host_store_reports_a_really_full_disk_and_keeps_the_old_snapshot",
+        inside_host_store_reports_a_really_full_disk_and_keeps_the_old_snapshot,
+    ),
+];
+
+/// Runs each test, reporting like libtest; the process fails if any test did.
+fn run_all(tests: &[(&str, fn())]) {
+    let mut failed = 0;
+    for (name, test) in tests {
+        match std::panic::catch_unwind(test) {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
     }
+    println!("{} passed, {failed} failed", tests.len() - failed);
+    if failed > 0 {
+        std::process::exit(101);
+    }
+}
+
+fn main() {
+    if std::env::var_os("SHOAL_IN_HOST").is_some() {
+        run_all(&INNER);
+    } else {
+        run_all(&[(TEST, real_host_tests)]);
+    }
+}
+
+fn real_host_tests() {
     if std::env::var("SHOAL_SKIP_HOSTS").as_deref() == Ok("1") {
         // Straight to stderr: libtest captures eprintln! of passing tests.
         let _ = writeln!(
@@ -49,13 +83,7 @@ fn real_host_tests() {
     std::fs::copy(&exe, bin.join("in_host")).unwrap_or_else(|e| cannot(e.to_string()));
     let took = cluster.up(1).unwrap_or_else(|e| cannot(e));
     eprintln!("test host booted in {:.2} s", took.as_secs_f64());
-    let argv = [
-        "/opt/bin/in_host",
-        INNER_PREFIX,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ];
+    let argv = ["/opt/bin/in_host"];
     let out = cluster
         .command(1, &[("SHOAL_IN_HOST", "1")], &argv)
         .unwrap_or_else(|e| cannot(e))
@@ -130,8 +158,6 @@ fn assert_inside_a_host() {
     );
 }
 
-#[test]
-#[ignore = "runs inside a test host, started by real_host_tests"]
 fn inside_host_systemctl_drives_a_real_systemd() {
     assert_inside_a_host();
     // A unit shoal did not install, running: it must stay untouched.
@@ -233,8 +259,6 @@ fn inside_host_systemctl_drives_a_real_systemd() {
         .all(|e| !e.file_name().to_string_lossy().contains("shoal")));
 }
 
-#[test]
-#[ignore = "runs inside a test host, started by real_host_tests"]
 fn inside_host_store_reports_a_really_full_disk_and_keeps_the_old_snapshot() {
     use shoal::store::{read_snapshot, temp_path, write_snapshot, StoreErrorKind};
     assert_inside_a_host();

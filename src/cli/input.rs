@@ -28,7 +28,11 @@ impl fmt::Display for InputError {
 
 impl From<UnitError> for InputError {
     fn from(e: UnitError) -> Self {
-        InputError { file: e.file, line: e.line, reason: e.reason }
+        InputError {
+            file: e.file,
+            line: e.line,
+            reason: e.reason,
+        }
     }
 }
 
@@ -53,7 +57,11 @@ pub fn parse_machines(file: &str, text: &str) -> Result<Vec<Member>, InputError>
     let mut members = Vec::new();
     let mut seen = BTreeSet::new();
     for (line, content) in content_lines(text) {
-        let err = |reason: String| InputError { file: file.to_string(), line: Some(line), reason };
+        let err = |reason: String| InputError {
+            file: file.to_string(),
+            line: Some(line),
+            reason,
+        };
         let mut words = content.split_whitespace();
         let id_text = words.next().unwrap_or("");
         let id = MachineId::parse(id_text).map_err(err)?;
@@ -76,7 +84,11 @@ pub fn load_machines(path: &Path) -> Result<Vec<Member>, InputError> {
 pub fn parse_running(file: &str, text: &str) -> Result<Running, InputError> {
     let mut running = Running::new();
     for (line, content) in content_lines(text) {
-        let err = |reason: String| InputError { file: file.to_string(), line: Some(line), reason };
+        let err = |reason: String| InputError {
+            file: file.to_string(),
+            line: Some(line),
+            reason,
+        };
         let words: Vec<&str> = content.split_whitespace().collect();
         let [unit, machine] = words[..] else {
             return Err(err(format!("expected `UNIT MACHINE`, found {content:?}")));
@@ -103,7 +115,11 @@ pub fn load_units(paths: &[String]) -> Result<Vec<Unit>, InputError> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| InputError { file: arg.clone(), line: None, reason: "not a unit file path".into() })?;
+            .ok_or_else(|| InputError {
+                file: arg.clone(),
+                line: None,
+                reason: "not a unit file path".into(),
+            })?;
         if units.iter().any(|u| u.name.as_str() == name) {
             continue;
         }
@@ -130,7 +146,10 @@ pub fn load_units(paths: &[String]) -> Result<Vec<Unit>, InputError> {
                 return Err(InputError {
                     file: arg.clone(),
                     line: None,
-                    reason: format!("no such file, and no template {} either", template.display()),
+                    reason: format!(
+                        "no such file, and no template {} either",
+                        template.display()
+                    ),
                 });
             }
             (template.display().to_string(), read(&template)?)
@@ -165,12 +184,18 @@ mod tests {
         let e = parse_machines("m.txt", "h1\nh1 a=b\n").expect_err("duplicate");
         assert_eq!(e.to_string(), "m.txt:2: machine h1 is listed twice");
         let e = parse_machines("m.txt", "h1 foo=\n").expect_err("bad metadata");
-        assert_eq!(e.to_string(), "m.txt:1: metadata item \"foo=\" needs both a key and a value");
+        assert_eq!(
+            e.to_string(),
+            "m.txt:1: metadata item \"foo=\" needs both a key and a value"
+        );
     }
 
     #[test]
     fn running_file_errors_name_file_and_line() {
         let e = parse_running("r.txt", "a.service h1\nb.service\n").expect_err("short line");
-        assert_eq!(e.to_string(), "r.txt:2: expected `UNIT MACHINE`, found \"b.service\"");
+        assert_eq!(
+            e.to_string(),
+            "r.txt:2: expected `UNIT MACHINE`, found \"b.service\""
+        );
     }
 }

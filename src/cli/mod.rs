@@ -49,7 +49,11 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
     match command.to_string_lossy().as_ref() {
         "plan" => offline::plan(rest, out, err),
         "why" => offline::why(rest, out, err),
-        "help" | "--help" | "-h" => help(rest.first().map(|s| s.to_string_lossy().into_owned()), out, err),
+        "help" | "--help" | "-h" => help(
+            rest.first().map(|s| s.to_string_lossy().into_owned()),
+            out,
+            err,
+        ),
         "version" | "--version" | "-V" => {
             let _ = writeln!(out, "shoal {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK

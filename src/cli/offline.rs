@@ -65,11 +65,21 @@ struct OfflineArgs {
 fn parse_args(args: Vec<OsString>) -> Result<OfflineArgs, String> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
-    let mut parsed = OfflineArgs { machines: None, running: None, json: false, full: false, positional: Vec::new() };
+    let mut parsed = OfflineArgs {
+        machines: None,
+        running: None,
+        json: false,
+        full: false,
+        positional: Vec::new(),
+    };
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
-            Long("machines") => parsed.machines = Some(parser.value().map_err(|e| e.to_string())?.into()),
-            Long("running") => parsed.running = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            Long("machines") => {
+                parsed.machines = Some(parser.value().map_err(|e| e.to_string())?.into())
+            }
+            Long("running") => {
+                parsed.running = Some(parser.value().map_err(|e| e.to_string())?.into())
+            }
             Long("json") => parsed.json = true,
             Short('l') | Long("full") => parsed.full = true,
             Value(v) => parsed.positional.push(v.to_string_lossy().into_owned()),
@@ -91,7 +101,11 @@ impl World {
         self.units
             .iter()
             .enumerate()
-            .map(|(seq, unit)| Job { name: unit.name.to_string(), seq: seq as u64, options: unit.options.clone() })
+            .map(|(seq, unit)| Job {
+                name: unit.name.to_string(),
+                seq: seq as u64,
+                options: unit.options.clone(),
+            })
             .collect()
     }
 }
@@ -107,7 +121,11 @@ fn check_required(args: &OfflineArgs, unit_files: &[String]) -> Result<(), Strin
     Ok(())
 }
 
-fn load(args: &OfflineArgs, unit_files: &[String], err: &mut dyn Write) -> Result<World, InputError> {
+fn load(
+    args: &OfflineArgs,
+    unit_files: &[String],
+    err: &mut dyn Write,
+) -> Result<World, InputError> {
     let members = match &args.machines {
         Some(path) => load_machines(path)?,
         None => Vec::new(),
@@ -122,7 +140,11 @@ fn load(args: &OfflineArgs, unit_files: &[String], err: &mut dyn Write) -> Resul
             let _ = writeln!(err, "shoal: warning: {warning}");
         }
     }
-    Ok(World { members, running, units })
+    Ok(World {
+        members,
+        running,
+        units,
+    })
 }
 
 fn usage_error(err: &mut dyn Write, message: &str, help: &str) -> i32 {
@@ -146,14 +168,22 @@ pub fn plan(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i3
         }
     };
     let placement = place(&world.members, &world.jobs(), &world.running);
-    let all_placed = placement.units.values().all(|d| matches!(d, Decision::Placed(_)));
+    let all_placed = placement
+        .units
+        .values()
+        .all(|d| matches!(d, Decision::Placed(_)));
     if args.json {
         let units: Vec<String> = placement
             .units
             .iter()
             .map(|(name, decision)| {
                 let (machines, reason) = match decision {
-                    Decision::Placed(ms) => (ms.iter().map(|m| json_string(m.as_str())).collect::<Vec<_>>(), "null".to_string()),
+                    Decision::Placed(ms) => (
+                        ms.iter()
+                            .map(|m| json_string(m.as_str()))
+                            .collect::<Vec<_>>(),
+                        "null".to_string(),
+                    ),
                     Decision::Waiting(reason) => (Vec::new(), json_string(reason)),
                 };
                 format!(
@@ -171,11 +201,17 @@ pub fn plan(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i3
             match decision {
                 Decision::Placed(machines) => {
                     for machine in machines {
-                        let shown = if args.full { machine.to_string() } else { machine.short() };
+                        let shown = if args.full {
+                            machine.to_string()
+                        } else {
+                            machine.short()
+                        };
                         table.row(vec![name.clone(), shown, String::new()]);
                     }
                 }
-                Decision::Waiting(reason) => table.row(vec![name.clone(), "-".into(), reason.clone()]),
+                Decision::Waiting(reason) => {
+                    table.row(vec![name.clone(), "-".into(), reason.clone()])
+                }
             }
         }
         let _ = write!(out, "{}", table.render());
@@ -209,7 +245,13 @@ pub fn why(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
         let _ = writeln!(err, "shoal: {unit} is not among the unit files given");
         return EXIT_BAD_INPUT;
     };
-    let short = |id: &crate::schedule::MachineId| if args.full { id.to_string() } else { id.short() };
+    let short = |id: &crate::schedule::MachineId| {
+        if args.full {
+            id.to_string()
+        } else {
+            id.short()
+        }
+    };
     let status = match &explanation.decision {
         Decision::Placed(machines) => {
             let on: Vec<String> = machines.iter().map(short).collect();
@@ -229,7 +271,15 @@ pub fn why(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
             .find(|m| &m.id == id)
             .map(|m| m.metadata.to_string())
             .unwrap_or_default();
-        table.row(vec![short(id), if metadata.is_empty() { "-".into() } else { metadata }, verdict.to_string()]);
+        table.row(vec![
+            short(id),
+            if metadata.is_empty() {
+                "-".into()
+            } else {
+                metadata
+            },
+            verdict.to_string(),
+        ]);
     }
     let _ = write!(out, "{}", table.render());
     status

@@ -9,7 +9,9 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
-        Table { rows: vec![header.iter().map(|h| h.to_string()).collect()] }
+        Table {
+            rows: vec![header.iter().map(|h| h.to_string()).collect()],
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -20,7 +22,14 @@ impl Table {
     pub fn render(&self) -> String {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
-            .map(|c| self.rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .filter_map(|r| r.get(c))
+                    .map(|s| s.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut text = String::new();
         for row in &self.rows {
@@ -66,7 +75,11 @@ mod tests {
     fn tables_align_like_fleetctl() {
         let mut t = Table::new(&["UNIT", "MACHINE", "REASON"]);
         t.row(vec!["a.service".into(), "h1".into(), String::new()]);
-        t.row(vec!["bb.service".into(), "-".into(), "no live members".into()]);
+        t.row(vec![
+            "bb.service".into(),
+            "-".into(),
+            "no live members".into(),
+        ]);
         assert_eq!(
             t.render(),
             "UNIT        MACHINE  REASON\na.service   h1\nbb.service  -        no live members\n"

@@ -18,9 +18,16 @@ pub enum Violation {
     /// `MachineID=` names another member.
     MachineIdMismatch { wanted: String },
     /// `MachineID=` is a prefix that several members share, so it matches none.
-    MachineIdAmbiguous { wanted: String, matches: Vec<MachineId> },
+    MachineIdAmbiguous {
+        wanted: String,
+        matches: Vec<MachineId>,
+    },
     /// A `MachineMetadata=` key this member lacks or has other values for.
-    Metadata { key: String, wanted: BTreeSet<String>, has: BTreeSet<String> },
+    Metadata {
+        key: String,
+        wanted: BTreeSet<String>,
+        has: BTreeSet<String>,
+    },
     /// A `MachineOf=` unit that is not placed on this member.
     PeerNotHere { peer: String, peer_state: PeerState },
     /// This unit's `Conflicts=` glob matches a unit placed here.
@@ -64,14 +71,25 @@ impl fmt::Display for Violation {
             Violation::Metadata { key, wanted, has } => {
                 let wanted: Vec<String> = wanted.iter().map(|v| format!("{key}={v}")).collect();
                 if has.is_empty() {
-                    write!(f, "MachineMetadata {} not met: member has no {key}", wanted.join(" or "))
+                    write!(
+                        f,
+                        "MachineMetadata {} not met: member has no {key}",
+                        wanted.join(" or ")
+                    )
                 } else {
                     let has: Vec<String> = has.iter().map(|v| format!("{key}={v}")).collect();
-                    write!(f, "MachineMetadata {} not met: member has {}", wanted.join(" or "), has.join(","))
+                    write!(
+                        f,
+                        "MachineMetadata {} not met: member has {}",
+                        wanted.join(" or "),
+                        has.join(",")
+                    )
                 }
             }
             Violation::PeerNotHere { peer, peer_state } => match peer_state {
-                PeerState::NotStarted => write!(f, "MachineOf={peer}, which is not loaded or started"),
+                PeerState::NotStarted => {
+                    write!(f, "MachineOf={peer}, which is not loaded or started")
+                }
                 PeerState::NotPlaced => write!(f, "MachineOf={peer}, which is not placed anywhere"),
                 PeerState::Elsewhere(on) => {
                     let ids: Vec<String> = on.iter().map(MachineId::short).collect();
@@ -82,10 +100,16 @@ impl fmt::Display for Violation {
                 write!(f, "Conflicts={pattern} matches {other}, which runs here")
             }
             Violation::ConflictedBy { pattern, other } => {
-                write!(f, "{other} runs here and its Conflicts={pattern} matches this unit")
+                write!(
+                    f,
+                    "{other} runs here and its Conflicts={pattern} matches this unit"
+                )
             }
             Violation::ReplacedBy { pattern, other } => {
-                write!(f, "{other} runs here and replaces this unit (Replaces={pattern})")
+                write!(
+                    f,
+                    "{other} runs here and replaces this unit (Replaces={pattern})"
+                )
             }
             Violation::Replaces { pattern, other } => {
                 write!(f, "Replaces={pattern} matches {other}, which stays here")
@@ -136,18 +160,27 @@ pub(crate) fn first_violation(solver: &Solver<'_>, j: usize, m: usize) -> Option
         if matches.len() > 1 {
             return Some(Violation::MachineIdAmbiguous {
                 wanted: wanted.clone(),
-                matches: matches.iter().map(|&i| solver.members[i].id.clone()).collect(),
+                matches: matches
+                    .iter()
+                    .map(|&i| solver.members[i].id.clone())
+                    .collect(),
             });
         }
         if matches != [m] {
-            return Some(Violation::MachineIdMismatch { wanted: wanted.clone() });
+            return Some(Violation::MachineIdMismatch {
+                wanted: wanted.clone(),
+            });
         }
     }
 
     for (key, wanted) in &options.machine_metadata {
         let has = member.metadata.values(key).cloned().unwrap_or_default();
         if has.intersection(wanted).next().is_none() {
-            return Some(Violation::Metadata { key: key.clone(), wanted: wanted.clone(), has });
+            return Some(Violation::Metadata {
+                key: key.clone(),
+                wanted: wanted.clone(),
+                has,
+            });
         }
     }
 
@@ -158,32 +191,68 @@ pub(crate) fn first_violation(solver: &Solver<'_>, j: usize, m: usize) -> Option
                 placed if placed.is_empty() => PeerState::NotPlaced,
                 placed if placed.contains(&m) => continue,
                 placed => PeerState::Elsewhere(
-                    placed.iter().map(|&i| solver.members[i].id.clone()).collect(),
+                    placed
+                        .iter()
+                        .map(|&i| solver.members[i].id.clone())
+                        .collect(),
                 ),
             },
         };
-        return Some(Violation::PeerNotHere { peer: peer.clone(), peer_state });
+        return Some(Violation::PeerNotHere {
+            peer: peer.clone(),
+            peer_state,
+        });
     }
 
     // In job order, not arrival order, so the reason named is the same on every run.
-    let mut occupants: Vec<usize> = solver.occupants[m].iter().copied().filter(|&o| o != j).collect();
+    let mut occupants: Vec<usize> = solver.occupants[m]
+        .iter()
+        .copied()
+        .filter(|&o| o != j)
+        .collect();
     occupants.sort_unstable();
     for &other in &occupants {
         let other_job = solver.jobs[other];
-        if let Some(glob) = options.conflicts.iter().find(|g| g.matches(&other_job.name)) {
-            return Some(Violation::Conflicts { pattern: glob.to_string(), other: other_job.name.clone() });
+        if let Some(glob) = options
+            .conflicts
+            .iter()
+            .find(|g| g.matches(&other_job.name))
+        {
+            return Some(Violation::Conflicts {
+                pattern: glob.to_string(),
+                other: other_job.name.clone(),
+            });
         }
-        if let Some(glob) = other_job.options.conflicts.iter().find(|g| g.matches(&job.name)) {
-            return Some(Violation::ConflictedBy { pattern: glob.to_string(), other: other_job.name.clone() });
+        if let Some(glob) = other_job
+            .options
+            .conflicts
+            .iter()
+            .find(|g| g.matches(&job.name))
+        {
+            return Some(Violation::ConflictedBy {
+                pattern: glob.to_string(),
+                other: other_job.name.clone(),
+            });
         }
     }
     for &other in &occupants {
         let other_job = solver.jobs[other];
-        if let Some(glob) = other_job.options.replaces.iter().find(|g| g.matches(&job.name)) {
-            return Some(Violation::ReplacedBy { pattern: glob.to_string(), other: other_job.name.clone() });
+        if let Some(glob) = other_job
+            .options
+            .replaces
+            .iter()
+            .find(|g| g.matches(&job.name))
+        {
+            return Some(Violation::ReplacedBy {
+                pattern: glob.to_string(),
+                other: other_job.name.clone(),
+            });
         }
         if let Some(glob) = options.replaces.iter().find(|g| g.matches(&other_job.name)) {
-            return Some(Violation::Replaces { pattern: glob.to_string(), other: other_job.name.clone() });
+            return Some(Violation::Replaces {
+                pattern: glob.to_string(),
+                other: other_job.name.clone(),
+            });
         }
     }
     None
@@ -213,7 +282,7 @@ pub(crate) fn waiting_reason(solver: &Solver<'_>, j: usize) -> String {
         return "held back".to_string();
     }
     // Most common first; the stable sort keeps member order among equals.
-    groups.sort_by(|a, b| b.1.cmp(&a.1));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
     const SHOWN_MAX: usize = 3;
     let mut parts: Vec<String> = groups
         .iter()

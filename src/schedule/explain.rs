@@ -29,7 +29,12 @@ pub struct Explanation {
 }
 
 /// Explains the placement of `unit` among `jobs`; `None` if no job has that name.
-pub fn explain(members: &[Member], jobs: &[Job], running: &Running, unit: &str) -> Option<Explanation> {
+pub fn explain(
+    members: &[Member],
+    jobs: &[Job],
+    running: &Running,
+    unit: &str,
+) -> Option<Explanation> {
     let mut solver = Solver::new(members, jobs, running);
     solver.solve();
     let j = *solver.job_index.get(unit)?;
@@ -40,7 +45,9 @@ pub fn explain(members: &[Member], jobs: &[Job], running: &Running, unit: &str) 
             } else {
                 match first_violation(&solver, j, m) {
                     Some(violation) => Verdict::RuledOut(violation),
-                    None => Verdict::Eligible { units_here: solver.load_of(m) },
+                    None => Verdict::Eligible {
+                        units_here: solver.load_of(m),
+                    },
                 }
             };
             (solver.members[m].id.clone(), verdict)

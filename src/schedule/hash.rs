@@ -59,8 +59,16 @@ mod tests {
     fn golden_vectors_of_hash_version_1() {
         assert_eq!(HASH_VERSION, 1);
         let cases: [(&str, &str, u64); 4] = [
-            ("example_01.service", "41b7574b33b0462c8e311ded39302a19", GOLDEN[0]),
-            ("common@1.service", "f70fc5f45cdc49f99fc47757f6fe5ae6", GOLDEN[1]),
+            (
+                "example_01.service",
+                "41b7574b33b0462c8e311ded39302a19",
+                GOLDEN[0],
+            ),
+            (
+                "common@1.service",
+                "f70fc5f45cdc49f99fc47757f6fe5ae6",
+                GOLDEN[1],
+            ),
             ("", "", GOLDEN[2]),
             ("a.service", "h1", GOLDEN[3]),
         ];

@@ -70,7 +70,9 @@ impl Metadata {
             };
             let (key, value) = (key.trim(), value.trim());
             if key.is_empty() || value.is_empty() {
-                return Err(format!("metadata item {item:?} needs both a key and a value"));
+                return Err(format!(
+                    "metadata item {item:?} needs both a key and a value"
+                ));
             }
             if let Some(bad) = key
                 .chars()
@@ -79,7 +81,9 @@ impl Metadata {
             {
                 return Err(format!("metadata item {item:?} contains {bad:?}"));
             }
-            map.entry(key.to_string()).or_default().insert(value.to_string());
+            map.entry(key.to_string())
+                .or_default()
+                .insert(value.to_string());
         }
         Ok(Metadata(map))
     }

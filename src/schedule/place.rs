@@ -53,10 +53,12 @@ impl Placement {
 
     /// Units placed on `machine`, by name.
     pub fn units_on<'a>(&'a self, machine: &'a MachineId) -> impl Iterator<Item = &'a str> + 'a {
-        self.units.iter().filter_map(move |(name, decision)| match decision {
-            Decision::Placed(machines) if machines.contains(machine) => Some(name.as_str()),
-            _ => None,
-        })
+        self.units
+            .iter()
+            .filter_map(move |(name, decision)| match decision {
+                Decision::Placed(machines) if machines.contains(machine) => Some(name.as_str()),
+                _ => None,
+            })
     }
 
     /// The placement as `Running`, as it would be reported once carried out.
@@ -64,7 +66,9 @@ impl Placement {
         self.units
             .iter()
             .filter_map(|(name, decision)| match decision {
-                Decision::Placed(machines) => Some((name.clone(), machines.iter().cloned().collect())),
+                Decision::Placed(machines) => {
+                    Some((name.clone(), machines.iter().cloned().collect()))
+                }
                 Decision::Waiting(_) => None,
             })
             .collect()
@@ -97,6 +101,9 @@ impl PatternCounts {
         pids.iter().any(|&p| self.has(p))
     }
 }
+
+/// What decides a job's static member set: its `MachineID` and `MachineMetadata`.
+type StaticKey<'k> = (Option<&'k str>, &'k BTreeMap<String, BTreeSet<String>>);
 
 /// Per-job facts computed once: pattern ids it owns and pattern ids matching its name.
 #[derive(Clone, Debug, Default)]
@@ -147,10 +154,20 @@ impl<'a> Solver<'a> {
         let mut seen = BTreeSet::new();
         jobs.retain(|job| seen.insert(job.name.as_str()));
 
-        let member_keys = members.iter().map(|m| hash::member_key(m.id.as_str())).collect();
-        let member_index = members.iter().enumerate().map(|(i, m)| (m.id.as_str(), i)).collect();
-        let job_index: BTreeMap<&str, usize> =
-            jobs.iter().enumerate().map(|(i, j)| (j.name.as_str(), i)).collect();
+        let member_keys = members
+            .iter()
+            .map(|m| hash::member_key(m.id.as_str()))
+            .collect();
+        let member_index = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.as_str(), i))
+            .collect();
+        let job_index: BTreeMap<&str, usize> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (j.name.as_str(), i))
+            .collect();
         let unit_keys = jobs.iter().map(|j| hash::unit_key(&j.name)).collect();
 
         let mut solver = Solver {
@@ -203,12 +220,13 @@ impl<'a> Solver<'a> {
         let mut pattern_ids: BTreeMap<&str, u32> = BTreeMap::new();
         // (pattern id, glob, literal prefix before the first wildcard)
         let mut patterns: Vec<(&crate::unit::Glob, String)> = Vec::new();
-        let mut intern = |glob: &'a crate::unit::Glob, patterns: &mut Vec<(&'a crate::unit::Glob, String)>| {
-            *pattern_ids.entry(glob.as_str()).or_insert_with(|| {
-                patterns.push((glob, literal_prefix(glob.as_str())));
-                (patterns.len() - 1) as u32
-            })
-        };
+        let mut intern =
+            |glob: &'a crate::unit::Glob, patterns: &mut Vec<(&'a crate::unit::Glob, String)>| {
+                *pattern_ids.entry(glob.as_str()).or_insert_with(|| {
+                    patterns.push((glob, literal_prefix(glob.as_str())));
+                    (patterns.len() - 1) as u32
+                })
+            };
         let mut index: Vec<JobIndex> = Vec::with_capacity(self.jobs.len());
         let mut conflict_pid_set = BTreeSet::new();
         let mut replace_pid_set = BTreeSet::new();
@@ -233,8 +251,12 @@ impl<'a> Solver<'a> {
         for (pids, is_conflict) in [(&conflict_pids, true), (&replace_pids, false)] {
             for &pid in pids {
                 let (glob, prefix) = &patterns[pid as usize];
-                let in_range = self.job_index.range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded));
-                for (name, &j) in in_range.take_while(|(name, _)| name.starts_with(prefix.as_str())) {
+                let in_range = self.job_index.range::<str, _>((
+                    std::ops::Bound::Included(prefix.as_str()),
+                    std::ops::Bound::Unbounded,
+                ));
+                for (name, &j) in in_range.take_while(|(name, _)| name.starts_with(prefix.as_str()))
+                {
                     if glob.matches(name) {
                         if is_conflict {
                             index[j].matched_by_conflicts.push(pid);
@@ -252,30 +274,33 @@ impl<'a> Solver<'a> {
                 owners_of_replace.entry(pid).or_default().push(j);
             }
         }
-        for j in 0..self.jobs.len() {
-            let mut deps: Vec<usize> = self.jobs[j]
+        for (j, (job, entry)) in self.jobs.iter().zip(index.iter_mut()).enumerate() {
+            let mut deps: Vec<usize> = job
                 .options
                 .machine_of
                 .iter()
                 .filter_map(|peer| self.job_index.get(peer.as_str()).copied())
                 .filter(|&p| p != j)
                 .collect();
-            for pid in &index[j].matched_by_replaces {
+            for pid in &entry.matched_by_replaces {
                 deps.extend(owners_of_replace[pid].iter().copied().filter(|&r| r != j));
             }
             deps.sort_unstable();
             deps.dedup();
-            index[j].deps = deps;
+            entry.deps = deps;
         }
         // Static member sets, shared by jobs with the same MachineID and MachineMetadata.
-        let mut slots: BTreeMap<(Option<&str>, &BTreeMap<String, BTreeSet<String>>), usize> = BTreeMap::new();
+        let mut slots: BTreeMap<StaticKey<'_>, usize> = BTreeMap::new();
         self.static_sets.push((0..self.members.len()).collect());
         for (j, job) in self.jobs.iter().enumerate() {
             if job.options.machine_id.is_none() && job.options.machine_metadata.is_empty() {
                 // Slot 0: every member; most units have no static constraint.
                 continue;
             }
-            let key = (job.options.machine_id.as_deref(), &job.options.machine_metadata);
+            let key = (
+                job.options.machine_id.as_deref(),
+                &job.options.machine_metadata,
+            );
             let slot = match slots.get(&key) {
                 Some(&slot) => slot,
                 None => {
@@ -328,7 +353,13 @@ impl<'a> Solver<'a> {
         }
         let wanted = wanted.to_ascii_lowercase();
         (0..self.members.len())
-            .filter(|&m| self.members[m].id.as_str().to_ascii_lowercase().starts_with(&wanted))
+            .filter(|&m| {
+                self.members[m]
+                    .id
+                    .as_str()
+                    .to_ascii_lowercase()
+                    .starts_with(&wanted)
+            })
             .collect()
     }
 
@@ -361,7 +392,8 @@ impl<'a> Solver<'a> {
                             // A cycle: the stack from `dep` up to `j` is on it.
                             let from = stack.iter().position(|&(s, _)| s == dep).unwrap_or(0);
                             let cycle: Vec<usize> = stack[from..].iter().map(|&(s, _)| s).collect();
-                            let mut names: Vec<&str> = cycle.iter().map(|&c| self.jobs[c].name.as_str()).collect();
+                            let mut names: Vec<&str> =
+                                cycle.iter().map(|&c| self.jobs[c].name.as_str()).collect();
                             names.push(self.jobs[dep].name.as_str());
                             let path = names.join(" -> ");
                             let reason =
@@ -386,7 +418,10 @@ impl<'a> Solver<'a> {
     /// Whether member `m` can run job `j` now: the indexed twin of `first_violation`.
     fn fits(&self, j: usize, m: usize) -> bool {
         let entry = &self.index[j];
-        if self.static_sets[entry.static_slot].binary_search(&m).is_err() {
+        if self.static_sets[entry.static_slot]
+            .binary_search(&m)
+            .is_err()
+        {
             return false;
         }
         for peer in &self.jobs[j].options.machine_of {
@@ -443,7 +478,11 @@ impl<'a> Solver<'a> {
                 }
                 continue;
             }
-            let fitting: Vec<usize> = self.running_on[j].iter().copied().filter(|&m| self.fits(j, m)).collect();
+            let fitting: Vec<usize> = self.running_on[j]
+                .iter()
+                .copied()
+                .filter(|&m| self.fits(j, m))
+                .collect();
             if self.jobs[j].options.global {
                 for m in fitting {
                     self.assign(j, m);
@@ -488,7 +527,11 @@ impl<'a> Solver<'a> {
                 return Some(m);
             }
         }
-        let first_peer = self.jobs[j].options.machine_of.first().and_then(|p| self.job_index.get(p.as_str()));
+        let first_peer = self.jobs[j]
+            .options
+            .machine_of
+            .first()
+            .and_then(|p| self.job_index.get(p.as_str()));
         match first_peer {
             // MachineOf: only the members of the first target can qualify.
             Some(&p) => self.best_of(j, &self.placed[p]),
@@ -541,14 +584,21 @@ impl<'a> Solver<'a> {
     }
 
     pub(crate) fn into_placement(self) -> Placement {
-        let units = (0..self.jobs.len()).map(|j| (self.jobs[j].name.clone(), self.decision(j))).collect();
+        let units = (0..self.jobs.len())
+            .map(|j| (self.jobs[j].name.clone(), self.decision(j)))
+            .collect();
         Placement { units }
     }
 
     pub(crate) fn decision(&self, j: usize) -> Decision {
         match &self.waiting[j] {
             Some(reason) => Decision::Waiting(reason.clone()),
-            None => Decision::Placed(self.placed[j].iter().map(|&m| self.members[m].id.clone()).collect()),
+            None => Decision::Placed(
+                self.placed[j]
+                    .iter()
+                    .map(|&m| self.members[m].id.clone())
+                    .collect(),
+            ),
         }
     }
 
@@ -559,5 +609,8 @@ impl<'a> Solver<'a> {
 
 /// The part of a glob before its first wildcard or escape: every match starts with it.
 fn literal_prefix(pattern: &str) -> String {
-    pattern.chars().take_while(|c| !matches!(c, '*' | '?' | '[' | '\\')).collect()
+    pattern
+        .chars()
+        .take_while(|c| !matches!(c, '*' | '?' | '[' | '\\'))
+        .collect()
 }

@@ -35,7 +35,6 @@ const DEPRECATED_KEYS: [(&str, Key); 4] = [
 /// boot, and fleet itself stopped honouring it.
 const UNSUPPORTED_KEYS: [&str; 2] = ["X-ConditionMachineBootID", "MachineBootID"];
 
-
 /// The instance a template's section is checked with: any valid instance would do, as
 /// specifiers only substitute text.
 const TEMPLATE_PROBE_INSTANCE: &str = "0";
@@ -278,8 +277,9 @@ impl Reader<'_> {
         // fleet took any string here; real ids are 32 hex characters, but members of a
         // test cluster or a `plan` file may have readable ids, so the member-id charset
         // is accepted. A value naming no member leaves the unit waiting, and `why` says so.
-        crate::schedule::MachineId::parse(&id)
-            .map_err(|why| self.error(line, format!("MachineID {id:?} is not a machine id: {why}")))?;
+        crate::schedule::MachineId::parse(id).map_err(|why| {
+            self.error(line, format!("MachineID {id:?} is not a machine id: {why}"))
+        })?;
         if let Some((_, earlier)) = &self.state.machine_id {
             let earlier = *earlier;
             self.warnings.push(self.error(
