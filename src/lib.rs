@@ -9,5 +9,7 @@ pub mod membership;
 pub mod node;
 pub mod schedule;
 pub mod time;
+pub mod store;
+pub mod systemd;
 pub mod unit;
 pub mod wire;

@@ -282,7 +282,7 @@ pub(crate) fn waiting_reason(solver: &Solver<'_>, j: usize) -> String {
         return "held back".to_string();
     }
     // Most common first; the stable sort keeps member order among equals.
-    groups.sort_by(|a, b| b.1.cmp(&a.1));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
     const SHOWN_MAX: usize = 3;
     let mut parts: Vec<String> = groups
         .iter()
