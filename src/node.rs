@@ -14,6 +14,7 @@
 
 mod command;
 mod reconcile;
+mod remote;
 mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -29,6 +30,7 @@ use crate::time::Millis;
 use crate::wire::{self, DropCounters, KeyRing, NonceSource};
 
 pub use command::{Command, CommandError};
+pub use remote::{Query, RemoteEvent, RemoteMsg, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES};
 pub use snapshot::SnapshotError;
 
 /// How often the periodic work runs (anti-entropy, text fetches, retries, expiry).
@@ -163,6 +165,8 @@ pub struct Stats {
 enum Packet {
     Swim(Vec<u8>),
     Catalog(Msg),
+    /// Added last: older members drop it as undecodable.
+    Remote(RemoteMsg),
 }
 
 /// A start or stop asked of systemd and not yet confirmed.
@@ -204,6 +208,7 @@ pub struct Node {
     refused: Option<String>,
     leaving_since: Option<Millis>,
     left: bool,
+    remote: remote::Remote,
 }
 
 impl Node {
@@ -266,6 +271,7 @@ impl Node {
             refused: None,
             leaving_since: None,
             left: false,
+            remote: remote::Remote::default(),
         };
         node.handle_timeout(now);
         node
@@ -286,6 +292,7 @@ impl Node {
             }
             Some(Packet::Swim(_)) => {}
             Some(Packet::Catalog(msg)) => self.handle_catalog(from, msg),
+            Some(Packet::Remote(msg)) => self.handle_remote(from, msg),
             None => {}
         }
         self.after_input();
@@ -580,6 +587,7 @@ impl Node {
         if self.pending.len() != before {
             self.dirty = true;
         }
+        self.expire_remote();
         let units_before = self.catalog.replica().units.len();
         self.catalog.expire(self.now);
         if self.catalog.replica().units.len() != units_before {
