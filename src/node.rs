@@ -45,8 +45,12 @@ pub const REANNOUNCE_MS: u64 = 10_000;
 pub const RUMOUR_FANOUT: usize = 4;
 /// A missing text is asked for again after this long.
 pub const TEXT_RETRY_MS: u64 = 1_000;
-/// A start or stop systemd has not answered is asked again after this long.
-pub const ACTION_RETRY_MS: u64 = 10_000;
+/// A start or stop systemd has not answered (or a start that failed) is tried again after
+/// this long: a back-off for units that keep failing.
+pub const ACTION_RETRY_MS: u64 = 5_000;
+/// Placement runs at most this often: a burst of membership changes (a big cluster
+/// joining) costs one placement, not one per change, for at most this much delay.
+pub const RECONCILE_MIN_MS: u64 = 50;
 /// A member that finds its machine id at another address within this long of joining
 /// takes itself to be the newcomer (a cloned image) and refuses to run.
 pub const DUPLICATE_GRACE_MS: u64 = 5_000;
@@ -189,6 +193,7 @@ pub struct Node {
     pending: BTreeMap<String, Pending>,
     placement: Placement,
     dirty: bool,
+    last_reconcile: Option<Millis>,
     rumours: Vec<WireEntry>,
     asked: BTreeMap<Digest, Millis>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -251,6 +256,7 @@ impl Node {
             pending: BTreeMap::new(),
             placement: Placement::default(),
             dirty: true,
+            last_reconcile: None,
             rumours: Vec::new(),
             asked: BTreeMap::new(),
             transmits: VecDeque::new(),
@@ -366,8 +372,14 @@ impl Node {
         if self.left {
             return None;
         }
-        let m = self.membership.poll_timeout();
-        Some(m.map_or(self.next_tick, |m| m.min(self.next_tick)))
+        let mut t = self.next_tick;
+        if let Some(m) = self.membership.poll_timeout() {
+            t = t.min(m);
+        }
+        if self.dirty {
+            t = t.min(self.reconcile_due());
+        }
+        Some(t)
     }
 
     // ----- views -----
@@ -668,13 +680,20 @@ impl Node {
         }
         if self.refused.is_some() {
             self.drain_membership();
+            self.dirty = false;
             return;
         }
-        if self.dirty {
+        if self.dirty && self.now >= self.reconcile_due() {
             self.dirty = false;
+            self.last_reconcile = Some(self.now);
             self.reconcile();
         }
         self.flush_rumours();
+    }
+
+    fn reconcile_due(&self) -> Millis {
+        self.last_reconcile
+            .map_or(self.now, |t| t.plus(RECONCILE_MIN_MS))
     }
 
     fn flush_rumours(&mut self) {
