@@ -8,6 +8,8 @@ pub mod cli;
 pub mod membership;
 pub mod node;
 pub mod schedule;
+pub mod store;
+pub mod systemd;
 pub mod time;
 pub mod unit;
 pub mod wire;

@@ -3,14 +3,32 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use shoal::schedule::{explain, place, Decision, Job, MachineId, Member, Metadata, Placement, Running, Verdict, Violation};
+use shoal::schedule::{
+    explain, place, Decision, Job, MachineId, Member, Metadata, Placement, Running, Verdict,
+    Violation,
+};
 use shoal::unit::{FleetOptions, Glob};
 
 const NAMES: &[&str] = &[
-    "web@1.service", "web@2.service", "web@3.service", "db.service", "db-backup.service",
-    "cache1.service", "cache2.service", "log.service", "agent.service", "proxy.service",
+    "web@1.service",
+    "web@2.service",
+    "web@3.service",
+    "db.service",
+    "db-backup.service",
+    "cache1.service",
+    "cache2.service",
+    "log.service",
+    "agent.service",
+    "proxy.service",
 ];
-const GLOBS: &[&str] = &["web@*.service", "db*.service", "cache?.service", "log.service", "proxy.service", "*.timer"];
+const GLOBS: &[&str] = &[
+    "web@*.service",
+    "db*.service",
+    "cache?.service",
+    "log.service",
+    "proxy.service",
+    "*.timer",
+];
 
 fn member_strategy() -> impl Strategy<Value = Member> {
     (
@@ -26,7 +44,10 @@ fn member_strategy() -> impl Strategy<Value = Member> {
             if let Some(z) = zone {
                 text.push(format!("zone={z}"));
             }
-            Member { id: MachineId(format!("{id:032x}")), metadata: Metadata::parse(&text.join(",")).expect("valid") }
+            Member {
+                id: MachineId(format!("{id:032x}")),
+                metadata: Metadata::parse(&text.join(",")).expect("valid"),
+            }
         })
 }
 
@@ -34,7 +55,11 @@ fn member_strategy() -> impl Strategy<Value = Member> {
 fn options_strategy(with_replaces: bool) -> impl Strategy<Value = (FleetOptions, Option<usize>)> {
     (
         prop::option::of(prop::sample::select(vec!["ssd", "hdd"])),
-        prop::option::of(prop::sample::select(vec![vec!["a"], vec!["a", "b"], vec!["b"]])),
+        prop::option::of(prop::sample::select(vec![
+            vec!["a"],
+            vec!["a", "b"],
+            vec!["b"],
+        ])),
         prop::collection::vec(prop::sample::select(GLOBS.to_vec()), 0..3),
         prop::option::of(prop::sample::select(NAMES.to_vec())),
         prop::bool::weighted(0.15),
@@ -42,25 +67,37 @@ fn options_strategy(with_replaces: bool) -> impl Strategy<Value = (FleetOptions,
         // MachineID: which member (index, resolved later) and whether as an 8-character prefix.
         prop::option::of((0usize..8, any::<bool>())),
     )
-        .prop_map(move |(disk, zones, conflicts, machine_of, global, replaces, machine_id)| {
-            let mut options = FleetOptions::default();
-            if let Some(d) = disk {
-                options.machine_metadata.insert("disk".into(), BTreeSet::from([d.to_string()]));
-            }
-            if let Some(zs) = zones {
-                options.machine_metadata.insert("zone".into(), zs.iter().map(|z| z.to_string()).collect());
-            }
-            options.conflicts = conflicts.iter().map(|g| Glob::new(g).expect("valid glob")).collect();
-            options.global = global;
-            if !global {
-                options.machine_of = machine_of.into_iter().map(String::from).collect();
-            }
-            if with_replaces && !global && options.conflicts.is_empty() {
-                options.replaces = replaces.iter().map(|g| Glob::new(g).expect("valid glob")).collect();
-            }
-            let pin = machine_id.map(|(i, prefix)| i * 2 + usize::from(prefix));
-            (options, pin)
-        })
+        .prop_map(
+            move |(disk, zones, conflicts, machine_of, global, replaces, machine_id)| {
+                let mut options = FleetOptions::default();
+                if let Some(d) = disk {
+                    options
+                        .machine_metadata
+                        .insert("disk".into(), BTreeSet::from([d.to_string()]));
+                }
+                if let Some(zs) = zones {
+                    options
+                        .machine_metadata
+                        .insert("zone".into(), zs.iter().map(|z| z.to_string()).collect());
+                }
+                options.conflicts = conflicts
+                    .iter()
+                    .map(|g| Glob::new(g).expect("valid glob"))
+                    .collect();
+                options.global = global;
+                if !global {
+                    options.machine_of = machine_of.into_iter().map(String::from).collect();
+                }
+                if with_replaces && !global && options.conflicts.is_empty() {
+                    options.replaces = replaces
+                        .iter()
+                        .map(|g| Glob::new(g).expect("valid glob"))
+                        .collect();
+                }
+                let pin = machine_id.map(|(i, prefix)| i * 2 + usize::from(prefix));
+                (options, pin)
+            },
+        )
 }
 
 #[derive(Clone, Debug)]
@@ -72,7 +109,13 @@ struct Cluster {
 fn cluster_strategy(with_replaces: bool) -> impl Strategy<Value = Cluster> {
     (
         prop::collection::vec(member_strategy(), 1..7),
-        prop::collection::vec((prop::sample::select(NAMES.to_vec()), options_strategy(with_replaces)), 0..10),
+        prop::collection::vec(
+            (
+                prop::sample::select(NAMES.to_vec()),
+                options_strategy(with_replaces),
+            ),
+            0..10,
+        ),
     )
         .prop_map(|(members, raw_jobs)| {
             let mut jobs = Vec::new();
@@ -83,17 +126,36 @@ fn cluster_strategy(with_replaces: bool) -> impl Strategy<Value = Cluster> {
                 }
                 // fleet's rules, as the parser enforces them: no MachineOf on itself or on a
                 // unit its own Conflicts or Replaces match.
-                let own_globs: Vec<Glob> = options.conflicts.iter().chain(&options.replaces).cloned().collect();
-                options.machine_of.retain(|peer| peer != name && !own_globs.iter().any(|g| g.matches(peer)));
+                let own_globs: Vec<Glob> = options
+                    .conflicts
+                    .iter()
+                    .chain(&options.replaces)
+                    .cloned()
+                    .collect();
+                options
+                    .machine_of
+                    .retain(|peer| peer != name && !own_globs.iter().any(|g| g.matches(peer)));
                 if let Some(pin) = pin {
                     let member = &members[(pin / 2) % members.len()];
                     // fleet rejects MachineID with MachineOf/Conflicts/Global/Replaces.
-                    if options.machine_of.is_empty() && options.conflicts.is_empty() && !options.global && options.replaces.is_empty() {
+                    if options.machine_of.is_empty()
+                        && options.conflicts.is_empty()
+                        && !options.global
+                        && options.replaces.is_empty()
+                    {
                         let id = member.id.as_str();
-                        options.machine_id = Some(if pin % 2 == 1 { id[..8].to_string() } else { id.to_string() });
+                        options.machine_id = Some(if pin % 2 == 1 {
+                            id[..8].to_string()
+                        } else {
+                            id.to_string()
+                        });
                     }
                 }
-                jobs.push(Job { name: name.to_string(), seq: seq as u64, options });
+                jobs.push(Job {
+                    name: name.to_string(),
+                    seq: seq as u64,
+                    options,
+                });
             }
             Cluster { members, jobs }
         })
@@ -101,20 +163,31 @@ fn cluster_strategy(with_replaces: bool) -> impl Strategy<Value = Cluster> {
 
 /// An independent statement of fleet's constraints: does `member` satisfy `job`
 /// given what else is placed there? Written apart from the library on purpose.
-fn violates(cluster: &Cluster, placement: &Placement, job: &Job, member: &Member) -> Option<String> {
+fn violates(
+    cluster: &Cluster,
+    placement: &Placement,
+    job: &Job,
+    member: &Member,
+) -> Option<String> {
     let o = &job.options;
     if let Some(wanted) = &o.machine_id {
         let matching: Vec<&Member> = cluster
             .members
             .iter()
-            .filter(|m| m.id.as_str() == wanted || (wanted.len() >= 8 && m.id.as_str().starts_with(wanted.as_str())))
+            .filter(|m| {
+                m.id.as_str() == wanted
+                    || (wanted.len() >= 8 && m.id.as_str().starts_with(wanted.as_str()))
+            })
             .collect();
         if matching.len() != 1 || matching[0].id != member.id {
             return Some(format!("MachineID {wanted}"));
         }
     }
     for (key, wanted) in &o.machine_metadata {
-        let ok = member.metadata.values(key).is_some_and(|has| has.iter().any(|v| wanted.contains(v)));
+        let ok = member
+            .metadata
+            .values(key)
+            .is_some_and(|has| has.iter().any(|v| wanted.contains(v)));
         if !ok {
             return Some(format!("metadata {key}"));
         }
@@ -128,11 +201,27 @@ fn violates(cluster: &Cluster, placement: &Placement, job: &Job, member: &Member
         if other == job.name {
             continue;
         }
-        let other_job = cluster.jobs.iter().find(|j| j.name == other).expect("placed units are jobs");
-        if o.conflicts.iter().any(|g| g.matches(other)) || other_job.options.conflicts.iter().any(|g| g.matches(&job.name)) {
+        let other_job = cluster
+            .jobs
+            .iter()
+            .find(|j| j.name == other)
+            .expect("placed units are jobs");
+        if o.conflicts.iter().any(|g| g.matches(other))
+            || other_job
+                .options
+                .conflicts
+                .iter()
+                .any(|g| g.matches(&job.name))
+        {
             return Some(format!("conflict with {other}"));
         }
-        if o.replaces.iter().any(|g| g.matches(other)) || other_job.options.replaces.iter().any(|g| g.matches(&job.name)) {
+        if o.replaces.iter().any(|g| g.matches(other))
+            || other_job
+                .options
+                .replaces
+                .iter()
+                .any(|g| g.matches(&job.name))
+        {
             return Some(format!("replace with {other}"));
         }
     }
@@ -140,7 +229,11 @@ fn violates(cluster: &Cluster, placement: &Placement, job: &Job, member: &Member
 }
 
 fn member<'a>(cluster: &'a Cluster, id: &MachineId) -> &'a Member {
-    cluster.members.iter().find(|m| &m.id == id).expect("placed on a known member")
+    cluster
+        .members
+        .iter()
+        .find(|m| &m.id == id)
+        .expect("placed on a known member")
 }
 
 fn check_constraints(cluster: &Cluster, placement: &Placement) -> Result<(), TestCaseError> {
@@ -149,7 +242,12 @@ fn check_constraints(cluster: &Cluster, placement: &Placement) -> Result<(), Tes
             Decision::Placed(machines) => {
                 prop_assert!(!machines.is_empty(), "{} placed on no member", job.name);
                 if !job.options.global {
-                    prop_assert_eq!(machines.len(), 1, "{} is not global but runs on several members", &job.name);
+                    prop_assert_eq!(
+                        machines.len(),
+                        1,
+                        "{} is not global but runs on several members",
+                        &job.name
+                    );
                 }
                 for id in machines {
                     let why = violates(cluster, placement, job, member(cluster, id));
@@ -159,7 +257,12 @@ fn check_constraints(cluster: &Cluster, placement: &Placement) -> Result<(), Tes
                     // A global unit runs on every member that can run it.
                     for m in &cluster.members {
                         if !machines.contains(&m.id) {
-                            prop_assert!(violates(cluster, placement, job, m).is_some(), "global {} missing on fitting {}", job.name, m.id);
+                            prop_assert!(
+                                violates(cluster, placement, job, m).is_some(),
+                                "global {} missing on fitting {}",
+                                job.name,
+                                m.id
+                            );
                         }
                     }
                 }
@@ -287,15 +390,26 @@ proptest! {
 fn ties_go_to_the_fewest_units_then_the_rendezvous_rank() {
     let members: Vec<Member> = ["h1", "h2", "h3"]
         .iter()
-        .map(|id| Member { id: MachineId(id.to_string()), metadata: Metadata::default() })
+        .map(|id| Member {
+            id: MachineId(id.to_string()),
+            metadata: Metadata::default(),
+        })
         .collect();
     let jobs: Vec<Job> = (0..6)
-        .map(|i| Job { name: format!("u{i}.service"), seq: i, options: FleetOptions::default() })
+        .map(|i| Job {
+            name: format!("u{i}.service"),
+            seq: i,
+            options: FleetOptions::default(),
+        })
         .collect();
     let placement = place(&members, &jobs, &Running::new());
     let mut load: BTreeMap<&str, usize> = BTreeMap::new();
     for m in &members {
         load.insert(m.id.as_str(), placement.units_on(&m.id).count());
     }
-    assert_eq!(load.values().copied().collect::<Vec<_>>(), vec![2, 2, 2], "{placement:?}");
+    assert_eq!(
+        load.values().copied().collect::<Vec<_>>(),
+        vec![2, 2, 2],
+        "{placement:?}"
+    );
 }

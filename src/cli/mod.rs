@@ -4,6 +4,7 @@
 //! status (0 ok, 1 something could not be placed or done, 2 bad input); nothing
 //! here calls `process::exit`, so tests run commands in-process.
 
+mod demo;
 mod input;
 mod offline;
 mod output;
@@ -30,6 +31,8 @@ OFFLINE COMMANDS (no cluster needed):
     plan   Show where units would run, from unit files and a member list
     why    Explain, member by member, where one unit can and cannot run
 
+    demo   The fleet chapter's scenarios, placed offline (no files needed)
+
 OTHER:
     help [COMMAND]   Show help for a command
     version          Print the version
@@ -49,6 +52,7 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
     match command.to_string_lossy().as_ref() {
         "plan" => offline::plan(rest, out, err),
         "why" => offline::why(rest, out, err),
+        "demo" => demo::demo(out),
         "help" | "--help" | "-h" => help(
             rest.first().map(|s| s.to_string_lossy().into_owned()),
             out,
@@ -70,6 +74,7 @@ fn help(topic: Option<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 
         None => HELP,
         Some("plan") => offline::PLAN_HELP,
         Some("why") => offline::WHY_HELP,
+        Some("demo") => demo::DEMO_HELP,
         Some(other) => {
             let _ = writeln!(err, "shoal: no help for {other:?}\n\n{HELP}");
             return EXIT_BAD_INPUT;

@@ -110,28 +110,30 @@ impl World {
     }
 }
 
+/// Checks that the arguments name what every offline command needs.
+fn check_required(args: &OfflineArgs, unit_files: &[String]) -> Result<(), String> {
+    if args.machines.is_none() {
+        return Err("--machines FILE is required (one member a line: `ID [key=value,...]`)".into());
+    }
+    if unit_files.is_empty() {
+        return Err("no unit files given".into());
+    }
+    Ok(())
+}
+
 fn load(
     args: &OfflineArgs,
     unit_files: &[String],
     err: &mut dyn Write,
 ) -> Result<World, InputError> {
-    let machines = args.machines.as_ref().ok_or_else(|| InputError {
-        file: "shoal".into(),
-        line: None,
-        reason: "--machines FILE is required (one member a line: `ID [key=value,...]`)".into(),
-    })?;
-    let members = load_machines(machines)?;
+    let members = match &args.machines {
+        Some(path) => load_machines(path)?,
+        None => Vec::new(),
+    };
     let running = match &args.running {
         Some(path) => load_running(path)?,
         None => Running::new(),
     };
-    if unit_files.is_empty() {
-        return Err(InputError {
-            file: "shoal".into(),
-            line: None,
-            reason: "no unit files given".into(),
-        });
-    }
     let units = load_units(unit_files)?;
     for unit in &units {
         for warning in &unit.warnings {
@@ -155,6 +157,9 @@ pub fn plan(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i3
         Ok(args) => args,
         Err(message) => return usage_error(err, &message, PLAN_HELP),
     };
+    if let Err(message) = check_required(&args, &args.positional) {
+        return usage_error(err, &message, PLAN_HELP);
+    }
     let world = match load(&args, &args.positional, err) {
         Ok(world) => world,
         Err(e) => {
@@ -226,6 +231,9 @@ pub fn why(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
     let Some((unit, unit_files)) = args.positional.split_first() else {
         return usage_error(err, "which unit? give UNIT before the unit files", WHY_HELP);
     };
+    if let Err(message) = check_required(&args, unit_files) {
+        return usage_error(err, &message, WHY_HELP);
+    }
     let world = match load(&args, unit_files, err) {
         Ok(world) => world,
         Err(e) => {

@@ -102,6 +102,9 @@ impl PatternCounts {
     }
 }
 
+/// What decides a job's static member set: its `MachineID` and `MachineMetadata`.
+type StaticKey<'k> = (Option<&'k str>, &'k BTreeMap<String, BTreeSet<String>>);
+
 /// Per-job facts computed once: pattern ids it owns and pattern ids matching its name.
 #[derive(Clone, Debug, Default)]
 struct JobIndex {
@@ -130,6 +133,11 @@ pub(crate) struct Solver<'a> {
 
     pub(crate) occupants: Vec<Vec<usize>>,
     load: Vec<u32>,
+    /// Members by load: `levels[l]` holds the members with `l` units (any order), and
+    /// `level_slot[m]` is `m`'s index in its level. Lets a unit that may run anywhere
+    /// look only at the least-loaded members instead of all of them.
+    levels: Vec<Vec<usize>>,
+    level_slot: Vec<usize>,
     conflict_owned: Vec<PatternCounts>,
     conflict_matched: Vec<PatternCounts>,
     replace_owned: Vec<PatternCounts>,
@@ -177,6 +185,8 @@ impl<'a> Solver<'a> {
             running_on: Vec::new(),
             occupants: Vec::new(),
             load: Vec::new(),
+            levels: Vec::new(),
+            level_slot: Vec::new(),
             conflict_owned: Vec::new(),
             conflict_matched: Vec::new(),
             replace_owned: Vec::new(),
@@ -190,6 +200,8 @@ impl<'a> Solver<'a> {
         let n_members = solver.members.len();
         solver.occupants = vec![Vec::new(); n_members];
         solver.load = vec![0; n_members];
+        solver.levels = vec![(0..n_members).collect()];
+        solver.level_slot = (0..n_members).collect();
         solver.conflict_owned = vec![PatternCounts::default(); n_members];
         solver.conflict_matched = vec![PatternCounts::default(); n_members];
         solver.replace_owned = vec![PatternCounts::default(); n_members];
@@ -241,21 +253,28 @@ impl<'a> Solver<'a> {
             }
             index.push(entry);
         }
-        // Which patterns match each name; the literal prefix rules most out cheaply.
+        // Which names each pattern matches: every match starts with the pattern's literal
+        // prefix, so only the range of sorted names with that prefix is tried.
         let conflict_pids: Vec<u32> = conflict_pid_set.into_iter().collect();
         let replace_pids: Vec<u32> = replace_pid_set.into_iter().collect();
-        for (j, job) in self.jobs.iter().enumerate() {
-            let matching = |pids: &[u32]| -> Vec<u32> {
-                pids.iter()
-                    .copied()
-                    .filter(|&pid| {
-                        let (glob, prefix) = &patterns[pid as usize];
-                        job.name.starts_with(prefix.as_str()) && glob.matches(&job.name)
-                    })
-                    .collect()
-            };
-            index[j].matched_by_conflicts = matching(&conflict_pids);
-            index[j].matched_by_replaces = matching(&replace_pids);
+        for (pids, is_conflict) in [(&conflict_pids, true), (&replace_pids, false)] {
+            for &pid in pids {
+                let (glob, prefix) = &patterns[pid as usize];
+                let in_range = self.job_index.range::<str, _>((
+                    std::ops::Bound::Included(prefix.as_str()),
+                    std::ops::Bound::Unbounded,
+                ));
+                for (name, &j) in in_range.take_while(|(name, _)| name.starts_with(prefix.as_str()))
+                {
+                    if glob.matches(name) {
+                        if is_conflict {
+                            index[j].matched_by_conflicts.push(pid);
+                        } else {
+                            index[j].matched_by_replaces.push(pid);
+                        }
+                    }
+                }
+            }
         }
         // Replacers of each job: jobs owning a replace pattern that matches it.
         let mut owners_of_replace: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
@@ -264,25 +283,29 @@ impl<'a> Solver<'a> {
                 owners_of_replace.entry(pid).or_default().push(j);
             }
         }
-        for j in 0..self.jobs.len() {
-            let mut deps: Vec<usize> = self.jobs[j]
+        for (j, (job, entry)) in self.jobs.iter().zip(index.iter_mut()).enumerate() {
+            let mut deps: Vec<usize> = job
                 .options
                 .machine_of
                 .iter()
                 .filter_map(|peer| self.job_index.get(peer.as_str()).copied())
                 .filter(|&p| p != j)
                 .collect();
-            for pid in &index[j].matched_by_replaces {
+            for pid in &entry.matched_by_replaces {
                 deps.extend(owners_of_replace[pid].iter().copied().filter(|&r| r != j));
             }
             deps.sort_unstable();
             deps.dedup();
-            index[j].deps = deps;
+            entry.deps = deps;
         }
         // Static member sets, shared by jobs with the same MachineID and MachineMetadata.
-        let mut slots: BTreeMap<(Option<&str>, &BTreeMap<String, BTreeSet<String>>), usize> =
-            BTreeMap::new();
+        let mut slots: BTreeMap<StaticKey<'_>, usize> = BTreeMap::new();
+        self.static_sets.push((0..self.members.len()).collect());
         for (j, job) in self.jobs.iter().enumerate() {
+            if job.options.machine_id.is_none() && job.options.machine_metadata.is_empty() {
+                // Slot 0: every member; most units have no static constraint.
+                continue;
+            }
             let key = (
                 job.options.machine_id.as_deref(),
                 &job.options.machine_metadata,
@@ -327,18 +350,25 @@ impl<'a> Solver<'a> {
             .collect()
     }
 
-    /// Members whose id equals `wanted`, or else starts with it (a prefix of 8+ characters).
+    /// Members whose id equals `wanted`, or else starts with it when `wanted` has 8 or
+    /// more characters (fleet's short form). Case-insensitive: ids are hex, written either way.
     pub(crate) fn machine_id_matches(&self, wanted: &str) -> Vec<usize> {
-        if let Some(&exact) = self.member_index.get(wanted) {
-            return vec![exact];
+        const PREFIX_LEN_MIN: usize = 8;
+        let exact: Vec<usize> = (0..self.members.len())
+            .filter(|&m| self.members[m].id.as_str().eq_ignore_ascii_case(wanted))
+            .collect();
+        if !exact.is_empty() || wanted.len() < PREFIX_LEN_MIN {
+            return exact;
         }
-        // Prefix matches are case-insensitive: machine ids are hex, written either way.
         let wanted = wanted.to_ascii_lowercase();
-        self.members
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.id.as_str().to_ascii_lowercase().starts_with(&wanted))
-            .map(|(i, _)| i)
+        (0..self.members.len())
+            .filter(|&m| {
+                self.members[m]
+                    .id
+                    .as_str()
+                    .to_ascii_lowercase()
+                    .starts_with(&wanted)
+            })
             .collect()
     }
 
@@ -418,6 +448,17 @@ impl<'a> Solver<'a> {
     fn assign(&mut self, j: usize, m: usize) {
         let entry = &self.index[j];
         self.occupants[m].push(j);
+        let from = self.load[m] as usize;
+        let slot = self.level_slot[m];
+        self.levels[from].swap_remove(slot);
+        if let Some(&moved) = self.levels[from].get(slot) {
+            self.level_slot[moved] = slot;
+        }
+        if self.levels.len() == from + 1 {
+            self.levels.push(Vec::new());
+        }
+        self.level_slot[m] = self.levels[from + 1].len();
+        self.levels[from + 1].push(m);
         self.load[m] += 1;
         for &pid in &entry.conflict_pids {
             self.conflict_owned[m].add(pid);
@@ -451,7 +492,7 @@ impl<'a> Solver<'a> {
             }
             if self.running_on[j].is_empty() {
                 if !self.index[j].replace_pids.is_empty() && !self.jobs[j].options.global {
-                    if let Some(m) = self.best_of(j, self.replaced_members(j).into_iter()) {
+                    if let Some(m) = self.best_of(j, &self.replaced_members(j)) {
                         self.assign(j, m);
                     }
                 }
@@ -502,7 +543,7 @@ impl<'a> Solver<'a> {
     fn choose(&self, j: usize) -> Option<usize> {
         let entry = &self.index[j];
         if !entry.replace_pids.is_empty() {
-            if let Some(m) = self.best_of(j, self.replaced_members(j).into_iter()) {
+            if let Some(m) = self.best_of(j, &self.replaced_members(j)) {
                 return Some(m);
             }
         }
@@ -513,8 +554,12 @@ impl<'a> Solver<'a> {
             .and_then(|p| self.job_index.get(p.as_str()));
         match first_peer {
             // MachineOf: only the members of the first target can qualify.
-            Some(&p) => self.best_of(j, self.placed[p].clone().into_iter()),
-            None => self.best_of(j, self.static_sets[entry.static_slot].iter().copied()),
+            Some(&p) => self.best_of(j, &self.placed[p]),
+            // Slot 0 is every member: walk the load levels from the least loaded up.
+            None if entry.static_slot == 0 => {
+                self.levels.iter().find_map(|level| self.best_of(j, level))
+            }
+            None => self.best_of(j, &self.static_sets[entry.static_slot]),
         }
     }
 
@@ -533,25 +578,30 @@ impl<'a> Solver<'a> {
         members
     }
 
-    fn best_of(&self, j: usize, candidates: impl Iterator<Item = usize>) -> Option<usize> {
+    /// The fitting member of `candidates` with the fewest units, ties to the highest
+    /// rendezvous score (then the lower member index, should two scores collide).
+    ///
+    /// One pass: a member is checked against the constraints only when it would beat the
+    /// best so far (lower load, or equal load and higher score). Scores cost a few
+    /// instructions and checks are the costly part, so on a level of equal loads only
+    /// about ln(candidates) members are checked.
+    fn best_of(&self, j: usize, candidates: &[usize]) -> Option<usize> {
+        let unit_key = self.unit_keys[j];
         let mut best: Option<(u32, u64, usize)> = None;
-        for m in candidates {
+        for &m in candidates {
             let load = self.load[m];
-            if let Some((best_load, _, _)) = best {
-                if load > best_load {
-                    continue;
-                }
-            }
-            if !self.fits(j, m) {
-                continue;
-            }
-            let score = self.score(j, m);
-            let better = match best {
+            let beats = match best {
                 None => true,
-                Some((best_load, best_score, _)) => load < best_load || score > best_score,
+                Some((best_load, best_score, best_m)) => {
+                    if load > best_load {
+                        continue;
+                    }
+                    let score = hash::score(unit_key, self.member_keys[m]);
+                    load < best_load || score > best_score || (score == best_score && m < best_m)
+                }
             };
-            if better {
-                best = Some((load, score, m));
+            if beats && self.fits(j, m) {
+                best = Some((load, hash::score(unit_key, self.member_keys[m]), m));
             }
         }
         best.map(|(_, _, m)| m)

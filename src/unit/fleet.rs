@@ -35,10 +35,6 @@ const DEPRECATED_KEYS: [(&str, Key); 4] = [
 /// boot, and fleet itself stopped honouring it.
 const UNSUPPORTED_KEYS: [&str; 2] = ["X-ConditionMachineBootID", "MachineBootID"];
 
-/// A machine id is 32 hex digits (`/etc/machine-id`); fleet's short form is 8.
-const MACHINE_ID_LEN_MAX: usize = 32;
-const MACHINE_ID_PREFIX_LEN_MIN: usize = 8;
-
 /// The instance a template's section is checked with: any valid instance would do, as
 /// specifiers only substitute text.
 const TEMPLATE_PROBE_INSTANCE: &str = "0";
@@ -278,15 +274,12 @@ impl Reader<'_> {
 
     fn machine_id(&mut self, line: u32, words: &[String]) -> Result<(), UnitError> {
         let id = single(words).map_err(|why| self.error(line, format!("MachineID {why}")))?;
-        let valid_len = (MACHINE_ID_PREFIX_LEN_MIN..=MACHINE_ID_LEN_MAX).contains(&id.len());
-        if !valid_len || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(self.error(
-                line,
-                format!(
-                    "MachineID {id:?} is not a machine id: expected {MACHINE_ID_PREFIX_LEN_MIN} to {MACHINE_ID_LEN_MAX} hexadecimal characters (the id in /etc/machine-id, or a prefix of it)"
-                ),
-            ));
-        }
+        // fleet took any string here; real ids are 32 hex characters, but members of a
+        // test cluster or a `plan` file may have readable ids, so the member-id charset
+        // is accepted. A value naming no member leaves the unit waiting, and `why` says so.
+        crate::schedule::MachineId::parse(id).map_err(|why| {
+            self.error(line, format!("MachineID {id:?} is not a machine id: {why}"))
+        })?;
         if let Some((_, earlier)) = &self.state.machine_id {
             let earlier = *earlier;
             self.warnings.push(self.error(
@@ -294,8 +287,8 @@ impl Reader<'_> {
                 format!("MachineID is set again (first on line {earlier}); the last one wins"),
             ));
         }
-        // fleet prints ids in lowercase; comparing in one case avoids a silent mismatch.
-        self.state.machine_id = Some((id.to_ascii_lowercase(), line));
+        // Kept as written; placement compares ids case-insensitively.
+        self.state.machine_id = Some((id.to_string(), line));
         Ok(())
     }
 

@@ -1,2 +1,16 @@
-//! `cargo xtask`: repository chores (benchmarks, static builds, test hosts).
-fn main() {}
+//! `cargo xtask`: repository chores (static builds, test hosts with real systemd).
+
+const USAGE: &str = "usage: cargo xtask (hosts COMMAND... | dist)\n  cargo xtask hosts help";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("hosts") => xtask::hosts::main(&args[1..]),
+        Some("dist") => xtask::dist::main(&args[1..]),
+        _ => Err(USAGE.to_string()),
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: {e}");
+        std::process::exit(1);
+    }
+}

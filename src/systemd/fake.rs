@@ -1,0 +1,319 @@
+//! [`FakeSystemd`]: an in-memory systemd for tests and the simulation.
+//!
+//! It keeps three things apart as systemd does: the files on disk, what the
+//! manager has loaded (changed only by a reload), and each unit's runtime
+//! state. Starting and stopping take time in a real systemd; here a start
+//! leaves the unit `activating` until the test calls [`FakeSystemd::finish`]
+//! (or [`FakeSystemd::fail`]), so tests choose the interleaving and no clock
+//! is involved.
+
+use super::{check_name, ErrorKind, Systemd, SystemdError, UnitState};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug)]
+struct File {
+    text: String,
+    owned: bool,
+}
+
+/// In-memory [`Systemd`]. Every call is also written to [`FakeSystemd::log`].
+#[derive(Clone, Debug, Default)]
+pub struct FakeSystemd {
+    files: BTreeMap<String, File>,
+    loaded: BTreeMap<String, String>,
+    /// (ActiveState, SubState); absent means inactive/dead.
+    runtime: BTreeMap<String, (String, String)>,
+    needs_reload: bool,
+    /// `daemon-reload`s run so far.
+    pub reloads: u64,
+    /// One line per call that reached "systemctl", e.g. `start web.service`.
+    pub log: Vec<String>,
+}
+
+impl FakeSystemd {
+    pub fn new() -> FakeSystemd {
+        FakeSystemd::default()
+    }
+
+    /// A unit that exists and is loaded but is not shoal's (e.g. sshd).
+    pub fn add_foreign(&mut self, unit: &str, text: &str) {
+        let file = File {
+            text: text.to_string(),
+            owned: false,
+        };
+        self.files.insert(unit.to_string(), file);
+        self.loaded.insert(unit.to_string(), text.to_string());
+    }
+
+    /// The text of `unit`'s file, as shoal wrote it.
+    pub fn file(&self, unit: &str) -> Option<&str> {
+        self.files.get(unit).map(|f| f.text.as_str())
+    }
+
+    /// Whether a reload is pending.
+    pub fn needs_reload(&self) -> bool {
+        self.needs_reload
+    }
+
+    /// Completes a pending start or stop of `unit`: `activating` becomes
+    /// `active/running`, `deactivating` becomes `inactive/dead`.
+    pub fn finish(&mut self, unit: &str) {
+        let next = match self.runtime.get(unit).map(|(a, _)| a.as_str()) {
+            Some("activating") => Some(("active", "running")),
+            Some("deactivating") => None,
+            _ => return,
+        };
+        self.set(unit, next);
+    }
+
+    /// Completes every pending start and stop.
+    pub fn finish_all(&mut self) {
+        let units: Vec<String> = self.runtime.keys().cloned().collect();
+        for u in units {
+            self.finish(&u);
+        }
+    }
+
+    /// The unit's process fails (a start that fails, or a crash later).
+    pub fn fail(&mut self, unit: &str) {
+        self.set(unit, Some(("failed", "failed")));
+    }
+
+    fn set(&mut self, unit: &str, state: Option<(&str, &str)>) {
+        match state {
+            Some((a, s)) => {
+                self.runtime
+                    .insert(unit.to_string(), (a.to_string(), s.to_string()));
+            }
+            None => {
+                self.runtime.remove(unit);
+            }
+        }
+    }
+
+    fn require_owned(&self, op: &'static str, unit: &str) -> Result<(), SystemdError> {
+        check_name(op, unit)?;
+        match self.files.get(unit) {
+            Some(f) if f.owned => Ok(()),
+            _ => Err(SystemdError::new(op, Some(unit), ErrorKind::NotOwned)),
+        }
+    }
+
+    fn failed(op: &'static str, unit: &str, stderr: String) -> SystemdError {
+        let kind = ErrorKind::Failed {
+            code: Some(5),
+            stderr,
+        };
+        SystemdError::new(op, Some(unit), kind)
+    }
+
+    fn active_state(&self, unit: &str) -> &str {
+        self.runtime
+            .get(unit)
+            .map_or("inactive", |(a, _)| a.as_str())
+    }
+}
+
+impl Systemd for FakeSystemd {
+    fn install(&mut self, unit: &str, text: &str) -> Result<(), SystemdError> {
+        check_name("install", unit)?;
+        match self.files.get(unit) {
+            Some(f) if !f.owned => {
+                return Err(SystemdError::new(
+                    "install",
+                    Some(unit),
+                    ErrorKind::NotOwned,
+                ))
+            }
+            Some(f) if f.text == text => return Ok(()),
+            _ => {}
+        }
+        let file = File {
+            text: text.to_string(),
+            owned: true,
+        };
+        self.files.insert(unit.to_string(), file);
+        self.needs_reload = true;
+        Ok(())
+    }
+
+    fn remove(&mut self, unit: &str) -> Result<(), SystemdError> {
+        check_name("remove", unit)?;
+        match self.files.get(unit) {
+            None => Ok(()),
+            Some(f) if !f.owned => {
+                Err(SystemdError::new("remove", Some(unit), ErrorKind::NotOwned))
+            }
+            Some(_) => {
+                self.files.remove(unit);
+                self.needs_reload = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn daemon_reload(&mut self) -> Result<(), SystemdError> {
+        if self.needs_reload {
+            self.loaded = self
+                .files
+                .iter()
+                .map(|(u, f)| (u.clone(), f.text.clone()))
+                .collect();
+            self.needs_reload = false;
+            self.reloads += 1;
+            self.log.push("daemon-reload".into());
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, unit: &str) -> Result<(), SystemdError> {
+        self.require_owned("start", unit)?;
+        self.daemon_reload()?;
+        self.log.push(format!("start {unit}"));
+        if !self.loaded.contains_key(unit) {
+            return Err(Self::failed(
+                "start",
+                unit,
+                format!("Unit {unit} not found.\n"),
+            ));
+        }
+        if !matches!(self.active_state(unit), "active" | "activating") {
+            self.set(unit, Some(("activating", "start")));
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self, unit: &str) -> Result<(), SystemdError> {
+        self.require_owned("stop", unit)?;
+        self.daemon_reload()?;
+        self.log.push(format!("stop {unit}"));
+        match self.active_state(unit) {
+            "active" | "activating" => self.set(unit, Some(("deactivating", "stop"))),
+            // systemctl stop also clears a failed unit back to inactive.
+            "failed" => self.set(unit, None),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError> {
+        for u in units {
+            check_name("states", u)?;
+        }
+        self.daemon_reload()?;
+        Ok(units
+            .iter()
+            .map(|u| {
+                // Like systemd: a running unit whose file was removed stays
+                // running, and shows `not-found` after the reload.
+                let load = if self.loaded.contains_key(*u) {
+                    "loaded"
+                } else {
+                    "not-found"
+                };
+                let (active, sub) = self
+                    .runtime
+                    .get(*u)
+                    .map_or(("inactive", "dead"), |(a, s)| (a.as_str(), s.as_str()));
+                (u.to_string(), UnitState::new(load, active, sub))
+            })
+            .collect())
+    }
+
+    fn list_owned(&self) -> Result<BTreeSet<String>, SystemdError> {
+        Ok(self
+            .files
+            .iter()
+            .filter(|(_, f)| f.owned)
+            .map(|(u, _)| u.clone())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WEB: &str = "[Service]\nExecStart=/bin/sleep 1000\n";
+
+    #[test]
+    fn installing_many_units_then_starting_them_costs_one_reload() {
+        let mut sd = FakeSystemd::new();
+        for u in ["a.service", "b.service", "c.service"] {
+            sd.install(u, WEB).unwrap();
+        }
+        for u in ["a.service", "b.service", "c.service"] {
+            sd.start(u).unwrap();
+        }
+        assert_eq!(sd.reloads, 1);
+        sd.install("a.service", WEB).unwrap();
+        assert!(!sd.needs_reload(), "same text again is not a change");
+    }
+
+    #[test]
+    fn a_start_stays_activating_until_the_test_finishes_it() {
+        let mut sd = FakeSystemd::new();
+        sd.install("web.service", WEB).unwrap();
+        sd.start("web.service").unwrap();
+        let s = sd.states(&["web.service"]).unwrap();
+        assert_eq!(
+            s["web.service"],
+            UnitState::new("loaded", "activating", "start")
+        );
+        sd.finish("web.service");
+        let s = sd.states(&["web.service"]).unwrap();
+        assert!(s["web.service"].is_started());
+        sd.stop("web.service").unwrap();
+        sd.finish_all();
+        let s = sd.states(&["web.service"]).unwrap();
+        assert_eq!(
+            s["web.service"],
+            UnitState::new("loaded", "inactive", "dead")
+        );
+    }
+
+    #[test]
+    fn units_shoal_did_not_install_are_never_touched() {
+        let mut sd = FakeSystemd::new();
+        sd.add_foreign("sshd.service", WEB);
+        for r in [
+            sd.install("sshd.service", "x"),
+            sd.remove("sshd.service"),
+            sd.start("sshd.service"),
+            sd.stop("sshd.service"),
+        ] {
+            assert!(matches!(r.unwrap_err().kind, ErrorKind::NotOwned));
+        }
+        assert_eq!(sd.file("sshd.service"), Some(WEB));
+        assert!(sd.list_owned().unwrap().is_empty());
+        assert!(sd.log.is_empty());
+    }
+
+    #[test]
+    fn a_removed_running_unit_keeps_running_and_shows_not_found() {
+        let mut sd = FakeSystemd::new();
+        sd.install("web.service", WEB).unwrap();
+        sd.start("web.service").unwrap();
+        sd.finish("web.service");
+        sd.remove("web.service").unwrap();
+        let s = sd.states(&["web.service"]).unwrap();
+        assert_eq!(
+            s["web.service"],
+            UnitState::new("not-found", "active", "running")
+        );
+        assert!(sd.list_owned().unwrap().is_empty());
+        sd.remove("web.service").unwrap();
+    }
+
+    #[test]
+    fn a_failed_unit_is_reported_and_a_stop_clears_it() {
+        let mut sd = FakeSystemd::new();
+        sd.install("bad.service", WEB).unwrap();
+        sd.start("bad.service").unwrap();
+        sd.fail("bad.service");
+        assert!(sd.states(&["bad.service"]).unwrap()["bad.service"].is_failed());
+        sd.stop("bad.service").unwrap();
+        let s = sd.states(&["bad.service"]).unwrap();
+        assert_eq!(s["bad.service"].active_state, "inactive");
+    }
+}

@@ -1,0 +1,229 @@
+//! The agent's only door to systemd: install unit files, reload, start, stop, read states.
+//!
+//! [`Systemd`] is the trait the agent runtime drives; [`Systemctl`] is the
+//! real one (files plus `systemctl` as a child process, no D-Bus) and
+//! [`FakeSystemd`] the in-memory one for tests and the simulation.
+//!
+//! Architecture invariant: shoal never touches a unit it did not install.
+//! Ownership is recorded by shoal itself (never guessed from a unit's name or
+//! text), and install, remove, start and stop refuse other units.
+
+mod fake;
+mod show;
+mod systemctl;
+
+pub use fake::FakeSystemd;
+pub use show::parse_show;
+pub use systemctl::Systemctl;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// What systemd says about one unit (`systemctl show`'s `LoadState`,
+/// `ActiveState`, `SubState`). Kept as systemd's words: there are many and
+/// new systemd versions add more, so the agent matches the few it acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitState {
+    /// `loaded`, `not-found`, `bad-setting`, `error`, `masked`, ...
+    pub load_state: String,
+    /// `active`, `reloading`, `inactive`, `failed`, `activating`, `deactivating`, ...
+    pub active_state: String,
+    /// Type-specific detail: `running`, `dead`, `exited`, `start`, ...
+    pub sub_state: String,
+}
+
+impl UnitState {
+    pub fn new(load: &str, active: &str, sub: &str) -> UnitState {
+        UnitState {
+            load_state: load.to_string(),
+            active_state: active.to_string(),
+            sub_state: sub.to_string(),
+        }
+    }
+
+    /// Running or about to (systemd counts `reloading` and `activating`
+    /// as started: a second start would be a no-op).
+    pub fn is_started(&self) -> bool {
+        matches!(
+            self.active_state.as_str(),
+            "active" | "reloading" | "activating"
+        )
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.active_state == "failed"
+    }
+}
+
+/// The operations the agent needs from systemd.
+///
+/// Changes to unit files are batched: `install` and `remove` only mark that a
+/// `daemon-reload` is due, and the next `daemon_reload`, `start`, `stop` or
+/// `states` runs it once, so placing many units costs one reload.
+pub trait Systemd {
+    /// Writes `unit`'s file with `text` and records that shoal owns it.
+    /// Rewriting the same text changes nothing (no reload is due).
+    /// Refuses a unit that is not shoal's: a file of that name in shoal's
+    /// unit directory, or a unit systemd already loads from elsewhere.
+    fn install(&mut self, unit: &str, text: &str) -> Result<(), SystemdError>;
+
+    /// Deletes `unit`'s file and shoal's ownership of it. Does not stop it:
+    /// the caller stops first. Removing a unit that is not there is a no-op;
+    /// removing someone else's unit is refused.
+    fn remove(&mut self, unit: &str) -> Result<(), SystemdError>;
+
+    /// Runs `systemctl daemon-reload` if an install or remove is pending.
+    fn daemon_reload(&mut self) -> Result<(), SystemdError>;
+
+    /// Asks systemd to start `unit` (an owned unit) without waiting for the
+    /// job to finish: `states` shows the progress.
+    fn start(&mut self, unit: &str) -> Result<(), SystemdError>;
+
+    /// Asks systemd to stop `unit` (an owned unit) without waiting.
+    fn stop(&mut self, unit: &str) -> Result<(), SystemdError>;
+
+    /// The state of each of `units`, in one call; unknown units come back
+    /// with `load_state` `not-found`. Read-only, so any unit may be asked.
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError>;
+
+    /// The units shoal owns now (installed and not removed).
+    fn list_owned(&self) -> Result<BTreeSet<String>, SystemdError>;
+}
+
+/// A failed [`Systemd`] operation. Nothing is half-done by a failed call:
+/// ownership and files are either both written or the error says which
+/// file could not be.
+#[derive(Debug)]
+pub struct SystemdError {
+    /// The operation: `install`, `start`, `daemon-reload`, ...
+    pub op: &'static str,
+    /// The unit concerned, when there is one.
+    pub unit: Option<String>,
+    pub kind: ErrorKind,
+}
+
+#[derive(Debug)]
+pub enum ErrorKind {
+    /// Not a unit name shoal writes to disk (`[a-zA-Z0-9:_.@-]`, a systemd
+    /// suffix, no leading dot). Checked before any file or command.
+    BadName,
+    /// The unit exists but shoal did not install it.
+    NotOwned,
+    /// A file operation failed.
+    Io(std::io::Error),
+    /// `systemctl` exited non-zero: its exit code (None if killed by a
+    /// signal) and stderr.
+    Failed { code: Option<i32>, stderr: String },
+    /// `systemctl` printed something we cannot read.
+    Output(String),
+}
+
+impl SystemdError {
+    pub fn new(op: &'static str, unit: Option<&str>, kind: ErrorKind) -> SystemdError {
+        SystemdError {
+            op,
+            unit: unit.map(str::to_string),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for SystemdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.op)?;
+        if let Some(u) = &self.unit {
+            write!(f, " {u}")?;
+        }
+        match &self.kind {
+            ErrorKind::BadName => write!(f, ": not a unit name shoal can manage"),
+            ErrorKind::NotOwned => write!(f, ": unit exists and is not managed by shoal"),
+            ErrorKind::Io(e) => write!(f, ": {e}"),
+            ErrorKind::Failed { code, stderr } => {
+                let code = code.map_or("killed".to_string(), |c| format!("exit code {c}"));
+                write!(f, ": systemctl failed ({code}): {}", stderr.trim())
+            }
+            ErrorKind::Output(why) => write!(f, ": unreadable systemctl output: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SystemdError {}
+
+/// Unit suffixes systemd knows.
+const SUFFIXES: [&str; 11] = [
+    "service",
+    "socket",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "target",
+    "path",
+    "timer",
+    "slice",
+    "scope",
+];
+
+/// Whether `name` is safe to use as a file name in the unit directory and
+/// as a `systemctl` argument: systemd's unit-name characters, a known
+/// suffix, no leading dot or dash (no hidden files, no options), at most
+/// 255 bytes.
+pub fn is_unit_name(name: &str) -> bool {
+    let chars_ok = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b":_.@-".contains(&b));
+    let suffix_ok = name
+        .rsplit_once('.')
+        .is_some_and(|(stem, suffix)| !stem.is_empty() && SUFFIXES.contains(&suffix));
+    chars_ok && suffix_ok && name.len() <= 255 && !name.starts_with(['.', '-'])
+}
+
+fn check_name(op: &'static str, unit: &str) -> Result<(), SystemdError> {
+    if is_unit_name(unit) {
+        Ok(())
+    } else {
+        Err(SystemdError::new(op, Some(unit), ErrorKind::BadName))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_names_that_could_escape_the_unit_directory_are_refused() {
+        for ok in ["web.service", "a@1.service", "a@.service", "x:y_z-1.timer"] {
+            assert!(is_unit_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "../x.service",
+            "a/b.service",
+            ".hidden.service",
+            "-x.service",
+            "web",
+            "web.nope",
+            ".service",
+            "a b.service",
+        ] {
+            assert!(!is_unit_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_operation_the_unit_and_systemctls_words() {
+        let e = SystemdError::new(
+            "start",
+            Some("web.service"),
+            ErrorKind::Failed {
+                code: Some(5),
+                stderr: "Failed to start web.service: Unit web.service not found.\n".into(),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "start web.service: systemctl failed (exit code 5): \
+             Failed to start web.service: Unit web.service not found."
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! `cargo xtask dist`: the static musl release binary, and a copy in the test hosts' `/opt/bin`.
+
+use crate::hosts::{Cluster, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "x86_64-unknown-linux-musl";
+
+pub fn main(_args: &[String]) -> Result<()> {
+    let bin = build()?;
+    let size = std::fs::metadata(&bin)
+        .map_err(|e| format!("{}: {e}", bin.display()))?
+        .len();
+    println!(
+        "{} {size} bytes ({:.1} KiB)",
+        bin.display(),
+        size as f64 / 1024.0
+    );
+    let dir = Cluster::from_env()?.bin_dir();
+    let copy = install(&bin, &dir)?;
+    println!(
+        "copied to {} (/opt/bin/shoal in the test hosts)",
+        copy.display()
+    );
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    // The xtask lives one level below the workspace root.
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+fn run(c: &mut Command) -> Result<String> {
+    let out = c.output().map_err(|e| format!("{c:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{c:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Builds `shoal` for musl (adding the target with rustup when missing) and
+/// checks that the result is static.
+pub fn build() -> Result<PathBuf> {
+    let root = workspace_root();
+    let installed = run(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    if !installed.lines().any(|l| l.trim() == TARGET) {
+        eprintln!("adding rust target {TARGET} ...");
+        run(Command::new("rustup").args(["target", "add", TARGET]))?;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "shoal",
+            "--bin",
+            "shoal",
+        ])
+        .args(["--target", TARGET])
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build for {TARGET} failed ({status})"));
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target_dir.join(TARGET).join("release").join("shoal");
+    let bytes = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    if has_interpreter(&bytes)? {
+        return Err(format!("{} is dynamically linked", bin.display()));
+    }
+    Ok(bin)
+}
+
+/// Whether an ELF64 little-endian file asks for a dynamic loader (has a
+/// PT_INTERP program header): a static binary has none.
+fn has_interpreter(elf: &[u8]) -> Result<bool> {
+    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u64_at = |o: usize| {
+        elf.get(o..o + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    if elf.get(..5) != Some(b"\x7fELF\x02".as_slice()) {
+        return Err("not an ELF64 file".into());
+    }
+    let bad = || "truncated ELF header".to_string();
+    let phoff = usize::try_from(u64_at(0x20).ok_or_else(bad)?).map_err(|_| bad())?;
+    let phentsize = usize::from(u16_at(0x36).ok_or_else(bad)?);
+    let phnum = usize::from(u16_at(0x38).ok_or_else(bad)?);
+    const PT_INTERP: u32 = 3;
+    for k in 0..phnum {
+        let o = phoff + k * phentsize;
+        let p_type = elf
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(bad)?;
+        if p_type == PT_INTERP {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Copies `bin` into `dir` as `shoal` through a temporary name and a rename,
+/// so a host never sees a half-written binary.
+fn install(bin: &Path, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let tmp = dir.join(".shoal.tmp");
+    let dest = dir.join("shoal");
+    std::fs::copy(bin, &tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    Ok(dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_interpreter;
+
+    #[test]
+    fn a_dynamically_linked_binary_is_told_apart() {
+        // This test binary is built for the host target, with a dynamic loader.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(has_interpreter(&me).unwrap());
+        assert!(has_interpreter(b"#!/bin/sh\n").is_err());
+        assert!(has_interpreter(b"\x7fELF\x02").is_err());
+    }
+}

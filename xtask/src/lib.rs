@@ -1,0 +1,4 @@
+//! The xtask's reusable parts: the test-host harness, also used by shoal's integration tests.
+
+pub mod dist;
+pub mod hosts;
