@@ -286,3 +286,199 @@ fn events_are_logged_for_members_coming_and_going() {
         std::iter::from_fn(|| n.poll_event()).any(|e| matches!(e, NodeEvent::MemberDown { .. }));
     check::membership(&c).expect("down member gone from views");
 }
+
+/// One row of the figures: simulated milliseconds and bytes.
+struct Figures {
+    join_ms: u64,
+    start_ms: u64,
+    failover_ms: u64,
+    idle_bytes_per_member_s: u64,
+    churn_bytes_per_member_s: u64,
+}
+
+fn converged_on_one(c: &Cluster, unit: &str) -> Result<(), String> {
+    check::catalog(c)?;
+    check::placement(c)?;
+    let on: Vec<usize> = (0..c.slots.len())
+        .filter(|i| c.slots[*i].systemd.is_running(unit))
+        .collect();
+    let live = c.live();
+    if on.len() == 1 && c.running_on(unit).len() == 1 && on.iter().all(|i| live.contains(i)) {
+        Ok(())
+    } else {
+        Err(format!("{unit} runs on {on:?}"))
+    }
+}
+
+fn measure(n: usize, seed: u64) -> Figures {
+    let mut c = Cluster::new(seed, n);
+    c.snapshots = false;
+    c.faults.delay_max_ms = 2;
+    for i in 0..n {
+        c.boot(i);
+    }
+    let join_ms = c
+        .run_until_ok(300_000, 250, check::membership)
+        .expect("joins");
+    c.run_for(5_000);
+
+    let b0 = c.total_bytes_sent();
+    c.run_for(10_000);
+    let idle_bytes_per_member_s = (c.total_bytes_sent() - b0) / n as u64 / 10;
+
+    let unit = "hello@1.service";
+    c.command(
+        0,
+        Command::Submit {
+            name: unit.into(),
+            text: units::text_of(unit),
+        },
+    );
+    c.run_for(3_000);
+    c.command(n / 2, Command::Start { name: unit.into() });
+    let start_ms = c
+        .run_until_ok(60_000, 10, |c| converged_on_one(c, unit))
+        .expect("starts");
+    c.run_for(3_000);
+
+    let on = *c.running_on(unit).first().expect("runs");
+    c.crash(on, true);
+    let moved_ms = c
+        .run_until_ok(60_000, 10, |c| converged_on_one(c, unit))
+        .expect("fails over");
+    let failover_ms = moved_ms
+        + c.run_until_ok(60_000, 10, check::membership)
+            .expect("views agree");
+    c.run_for(3_000);
+
+    let churn: Vec<String> = (2..=21).map(|k| format!("hello@{k}.service")).collect();
+    let live = c.live();
+    for (k, u) in churn.iter().enumerate() {
+        c.command(
+            live[k % live.len()],
+            Command::Submit {
+                name: u.clone(),
+                text: units::text_of(u),
+            },
+        );
+    }
+    c.run_for(3_000);
+    let b0 = c.total_bytes_sent();
+    for step in 0..100usize {
+        let u = churn[step % churn.len()].clone();
+        let cmd = if (step / churn.len()).is_multiple_of(2) {
+            Command::Start { name: u }
+        } else {
+            Command::Stop { name: u }
+        };
+        c.command(live[step % live.len()], cmd);
+        let t = c.now.plus(100);
+        c.run_until(t);
+    }
+    let churn_bytes_per_member_s = (c.total_bytes_sent() - b0) / live.len() as u64 / 10;
+    Figures {
+        join_ms,
+        start_ms,
+        failover_ms,
+        idle_bytes_per_member_s,
+        churn_bytes_per_member_s,
+    }
+}
+
+/// `cargo xtask sim --figures`; SHOAL_SIM_SIZES (default 3,20,100,1000) picks the sizes.
+#[test]
+#[ignore = "measurements; run with cargo xtask sim --figures"]
+fn figures() {
+    let sizes = std::env::var("SHOAL_SIM_SIZES").unwrap_or_else(|_| "3,20,100,1000".into());
+    let seed = std::env::var("SHOAL_SIM_FIRST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    println!("members | join ms | start→running ms | failure→moved ms | idle B/member/s | churn B/member/s");
+    for n in sizes
+        .split(',')
+        .filter_map(|s| s.trim().parse::<usize>().ok())
+    {
+        let f = measure(n, seed);
+        println!(
+            "{n:>7} | {:>7} | {:>16} | {:>16} | {:>15} | {:>16}",
+            f.join_ms,
+            f.start_ms,
+            f.failover_ms,
+            f.idle_bytes_per_member_s,
+            f.churn_bytes_per_member_s
+        );
+    }
+}
+
+#[test]
+#[ignore = "debugging aid"]
+fn failover_detail() {
+    let n: usize = std::env::var("SHOAL_SIM_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let mut c = Cluster::new(1, n);
+    c.snapshots = false;
+    c.faults.delay_max_ms = 2;
+    for i in 0..n {
+        c.boot(i);
+    }
+    c.run_until_ok(300_000, 250, check::membership)
+        .expect("joins");
+    c.run_for(5_000);
+    let unit = "hello@1.service";
+    c.command(
+        0,
+        Command::Submit {
+            name: unit.into(),
+            text: units::text_of(unit),
+        },
+    );
+    c.run_for(3_000);
+    c.command(n / 2, Command::Start { name: unit.into() });
+    c.run_for(3_000);
+    let on = *c.running_on(unit).first().expect("runs");
+    println!("runs on {on}");
+    c.crash(on, true);
+    let start = c.now;
+    for _ in 0..300 {
+        let t = c.now.plus(100);
+        c.run_until(t);
+        let r = converged_on_one(&c, unit);
+        println!("{} ms: {r:?}", c.now.since(start));
+        if r.is_ok() {
+            break;
+        }
+    }
+    let start = c.now;
+    let mut last = String::new();
+    for _ in 0..300 {
+        let t = c.now.plus(100);
+        c.run_until(t);
+        let seeing: usize = c
+            .live()
+            .iter()
+            .filter(|i| {
+                c.slots[**i]
+                    .node
+                    .as_ref()
+                    .unwrap()
+                    .live_members()
+                    .iter()
+                    .any(|m| m.addr == sim::addr(5))
+            })
+            .count();
+        let line = format!(
+            "{} ms: {seeing} members still see member 5",
+            c.now.since(start)
+        );
+        if line.split(':').nth(1) != last.split(':').nth(1) {
+            println!("{line}");
+        }
+        last = line;
+        if seeing == 0 {
+            break;
+        }
+    }
+}

@@ -144,3 +144,12 @@ impl Systemd {
         })
     }
 }
+
+impl Systemd {
+    /// Started and running (not merely activating).
+    pub fn is_running(&self, unit: &str) -> bool {
+        self.units
+            .get(unit)
+            .is_some_and(|u| u.state == State::Active)
+    }
+}
