@@ -167,7 +167,15 @@ pub struct Stats {
 enum Packet {
     Swim(Vec<u8>),
     Catalog(Msg),
+    /// Members the sender holds as down (membership anti-entropy).
+    Down(Vec<foca::Member<Identity>>),
 }
+
+/// Most members listed in one `Packet::Down` (keeps it within one datagram).
+pub const MAX_DOWN_LISTED: usize = 12;
+/// Deaths are shared in anti-entropy for this long after we learnt them: long enough for
+/// every member to sync with a few peers.
+pub const RECENT_DOWN_MS: u64 = 30_000;
 
 /// A start or stop asked of systemd and not yet confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,6 +208,8 @@ pub struct Node {
     actions: VecDeque<Action>,
     events: VecDeque<NodeEvent>,
     reported_duplicates: BTreeSet<(String, Vec<SocketAddr>)>,
+    /// Members we saw die recently, and when.
+    recent_down: BTreeMap<Identity, Millis>,
     drops: DropCounters,
     stats: Stats,
     next_tick: Millis,
@@ -263,6 +273,7 @@ impl Node {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             reported_duplicates: BTreeSet::new(),
+            recent_down: BTreeMap::new(),
             drops: DropCounters::default(),
             stats: Stats::default(),
             next_tick: now,
@@ -292,6 +303,10 @@ impl Node {
             }
             Some(Packet::Swim(_)) => {}
             Some(Packet::Catalog(msg)) => self.handle_catalog(from, msg),
+            Some(Packet::Down(members)) => {
+                let members = members.into_iter().take(MAX_DOWN_LISTED).collect();
+                self.membership.apply_down(self.now, members);
+            }
             None => {}
         }
         self.after_input();
@@ -574,6 +589,15 @@ impl Node {
                         reply: true,
                     },
                 );
+                let now = self.now;
+                self.recent_down
+                    .retain(|_, t| now.since(*t) < RECENT_DOWN_MS);
+                let down = self
+                    .membership
+                    .down_members(&self.recent_down, MAX_DOWN_LISTED);
+                if !down.is_empty() {
+                    self.send(peer, &Packet::Down(down));
+                }
             }
         }
         let missing = self.catalog.missing_texts();
