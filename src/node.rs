@@ -733,3 +733,6 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

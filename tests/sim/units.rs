@@ -32,7 +32,7 @@ pub fn text_of(name: &str) -> String {
         _ => String::new(),
     };
     let padding = if base == "big" {
-        "# padding to make the file need many datagrams\n".repeat(440)
+        "# padding to make the file need many datagrams\n".repeat(1300)
     } else {
         String::new()
     };
