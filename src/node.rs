@@ -429,6 +429,23 @@ impl Node {
         self.stats
     }
 
+    /// Units the driver must report systemd's state of after a (re)start: those whose
+    /// file we installed and those this member last reported. Until it does, the
+    /// cluster believes our previous boot's reports.
+    pub fn managed_units(&self) -> Vec<String> {
+        let me = &self.cfg.machine_id;
+        let mut v: BTreeSet<String> = self.installed.keys().cloned().collect();
+        v.extend(
+            self.catalog
+                .replica()
+                .reports
+                .keys()
+                .filter(|(m, _)| m == me)
+                .map(|(_, u)| u.clone()),
+        );
+        v.into_iter().collect()
+    }
+
     /// Whether this member refused to take part (duplicate machine id).
     pub fn refused(&self) -> Option<&str> {
         self.refused.as_deref()

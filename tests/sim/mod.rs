@@ -187,7 +187,17 @@ impl Cluster {
         };
         slot.node = Some(node);
         self.trace.push(format!("{:>7} boot {i}", self.now.0));
-        let reports = self.slots[i].systemd.all_reports();
+        let mut reports = self.slots[i].systemd.all_reports();
+        let managed = self.slots[i]
+            .node
+            .as_ref()
+            .map(|n| n.managed_units())
+            .unwrap_or_default();
+        for unit in managed {
+            if !self.slots[i].systemd.units.contains_key(&unit) {
+                reports.push((unit, None));
+            }
+        }
         for (unit, st) in reports {
             self.with(i, |n, now| n.handle_systemd_report(now, &unit, st.clone()));
         }
