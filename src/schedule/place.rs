@@ -133,6 +133,11 @@ pub(crate) struct Solver<'a> {
 
     pub(crate) occupants: Vec<Vec<usize>>,
     load: Vec<u32>,
+    /// Members by load: `levels[l]` holds the members with `l` units (any order), and
+    /// `level_slot[m]` is `m`'s index in its level. Lets a unit that may run anywhere
+    /// look only at the least-loaded members instead of all of them.
+    levels: Vec<Vec<usize>>,
+    level_slot: Vec<usize>,
     conflict_owned: Vec<PatternCounts>,
     conflict_matched: Vec<PatternCounts>,
     replace_owned: Vec<PatternCounts>,
@@ -180,6 +185,8 @@ impl<'a> Solver<'a> {
             running_on: Vec::new(),
             occupants: Vec::new(),
             load: Vec::new(),
+            levels: Vec::new(),
+            level_slot: Vec::new(),
             conflict_owned: Vec::new(),
             conflict_matched: Vec::new(),
             replace_owned: Vec::new(),
@@ -193,6 +200,8 @@ impl<'a> Solver<'a> {
         let n_members = solver.members.len();
         solver.occupants = vec![Vec::new(); n_members];
         solver.load = vec![0; n_members];
+        solver.levels = vec![(0..n_members).collect()];
+        solver.level_slot = (0..n_members).collect();
         solver.conflict_owned = vec![PatternCounts::default(); n_members];
         solver.conflict_matched = vec![PatternCounts::default(); n_members];
         solver.replace_owned = vec![PatternCounts::default(); n_members];
@@ -439,6 +448,17 @@ impl<'a> Solver<'a> {
     fn assign(&mut self, j: usize, m: usize) {
         let entry = &self.index[j];
         self.occupants[m].push(j);
+        let from = self.load[m] as usize;
+        let slot = self.level_slot[m];
+        self.levels[from].swap_remove(slot);
+        if let Some(&moved) = self.levels[from].get(slot) {
+            self.level_slot[moved] = slot;
+        }
+        if self.levels.len() == from + 1 {
+            self.levels.push(Vec::new());
+        }
+        self.level_slot[m] = self.levels[from + 1].len();
+        self.levels[from + 1].push(m);
         self.load[m] += 1;
         for &pid in &entry.conflict_pids {
             self.conflict_owned[m].add(pid);
@@ -535,6 +555,10 @@ impl<'a> Solver<'a> {
         match first_peer {
             // MachineOf: only the members of the first target can qualify.
             Some(&p) => self.best_of(j, &self.placed[p]),
+            // Slot 0 is every member: walk the load levels from the least loaded up.
+            None if entry.static_slot == 0 => {
+                self.levels.iter().find_map(|level| self.best_of(j, level))
+            }
             None => self.best_of(j, &self.static_sets[entry.static_slot]),
         }
     }

@@ -2,3 +2,4 @@
 
 pub mod dist;
 pub mod hosts;
+pub mod sim;

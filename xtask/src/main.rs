@@ -1,12 +1,13 @@
 //! `cargo xtask`: repository chores (static builds, test hosts with real systemd).
 
-const USAGE: &str = "usage: cargo xtask (hosts COMMAND... | dist)\n  cargo xtask hosts help";
+const USAGE: &str = "usage: cargo xtask (hosts COMMAND... | dist | sim [--seeds N] [--first-seed S] [--figures])\n  cargo xtask hosts help";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("hosts") => xtask::hosts::main(&args[1..]),
         Some("dist") => xtask::dist::main(&args[1..]),
+        Some("sim") => xtask::sim::main(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     if let Err(e) = result {
