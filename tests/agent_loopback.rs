@@ -325,3 +325,98 @@ fn three_agents_launch_a_unit_and_fail_it_over_when_its_member_dies() {
     drop(members);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Where each unit is active, as member `m` sees it.
+fn placement_seen(m: &Member) -> BTreeMap<String, Vec<String>> {
+    units(m)
+        .into_iter()
+        .map(|u| {
+            let on = u
+                .runs
+                .into_iter()
+                .filter(|r| r.active == "active")
+                .map(|r| r.machine)
+                .collect();
+            (u.name, on)
+        })
+        .collect()
+}
+
+#[test]
+fn a_member_that_reboots_while_its_units_run_elsewhere_takes_nothing_back() {
+    let base = std::env::temp_dir().join(format!("shoal-reboot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let addrs: Vec<SocketAddr> = (0..3)
+        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+        .collect();
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| {
+            let dir = base.join(format!("m{i}"));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
+            let handle = start_member(&dir, i + 1, addrs[i], &addrs, sd.clone());
+            Member {
+                dir,
+                sd,
+                handle: Some(handle),
+            }
+        })
+        .collect();
+    let names: Vec<String> = (1..=6).map(|n| format!("w{n}.service")).collect();
+    wait_for("members meet", Duration::from_secs(10), || {
+        let Ok(mut c) = Client::connect(&members[0].endpoint()) else {
+            return false;
+        };
+        matches!(c.call(&Request::ListMachines), Ok(Response::Machines(ms)) if ms.len() == 3)
+    });
+    let mut c = Client::connect(&members[0].endpoint()).expect("connect");
+    for n in &names {
+        let text = "[Service]\nExecStart=/bin/sleep 1000\n".to_string();
+        assert_eq!(
+            c.call(&Request::Submit {
+                name: n.clone(),
+                text
+            }),
+            Ok(Response::Ok)
+        );
+        assert_eq!(
+            c.call(&Request::Start { name: n.clone() }),
+            Ok(Response::Ok)
+        );
+    }
+    wait_for("all six run", Duration::from_secs(15), || {
+        placement_seen(&members[0]).values().all(|on| on.len() == 1)
+    });
+    // Member 3 dies; its units move.
+    let victim = 2;
+    members[victim].handle.take().expect("running").kill();
+    wait_for("failover", Duration::from_secs(15), || {
+        let seen = placement_seen(&members[0]);
+        seen.values()
+            .all(|on| on.len() == 1 && on[0] != machine_id(victim + 1))
+    });
+    let before = placement_seen(&members[0]);
+    // It reboots (systemd forgets its runtime units) and rejoins.
+    members[victim].sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
+    members[victim].handle = Some(start_member(
+        &members[victim].dir,
+        victim + 1,
+        addrs[victim],
+        &addrs,
+        members[victim].sd.clone(),
+    ));
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(placement_seen(&members[0]), before, "units moved back");
+    assert!(
+        !members[victim]
+            .sd
+            .lock()
+            .log
+            .iter()
+            .any(|l| l.starts_with("start ")),
+        "the rebooted member started something: {:?}",
+        members[victim].sd.lock().log
+    );
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}

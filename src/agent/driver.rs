@@ -88,6 +88,11 @@ impl Driver {
             let now = Instant::now();
             if now >= self.next_save {
                 self.next_save = now + SAVE_PERIOD;
+                log::debug!(
+                    "stats {:?} drops {:?}",
+                    self.node.stats(),
+                    self.node.drops()
+                );
                 let fp = persist::fingerprint(&self.node);
                 if fp != self.last_saved && persist::save(&self.node, &self.data_dir) {
                     self.last_saved = fp;
@@ -169,6 +174,20 @@ impl Driver {
                             && live.contains(m)
                             && r.status.as_ref().is_some_and(Status::is_running)
                     });
+                let seen: Vec<String> = self
+                    .node
+                    .catalog()
+                    .replica()
+                    .reports
+                    .iter()
+                    .filter(|((_, u), _)| *u == unit)
+                    .map(|((m, _), r)| {
+                        let st = r.status.as_ref().map_or("gone", |s| s.active.as_str());
+                        let short = crate::schedule::MachineId(m.clone()).short();
+                        format!("{short}={st}@{}.{}", r.version.boot, r.version.counter)
+                    })
+                    .collect();
+                log::debug!("{unit}: reports {seen:?}");
                 if placed_here && !elsewhere {
                     log::info!("starting {unit}");
                     let _ = self.orders.send(Order::Act(Action::Start { unit }));
