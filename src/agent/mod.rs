@@ -14,7 +14,7 @@ pub mod base64;
 pub mod config;
 mod driver;
 pub mod executor;
-mod logger;
+pub mod logger;
 pub mod persist;
 mod server;
 pub mod tools;
