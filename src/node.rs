@@ -26,7 +26,7 @@ use crate::membership::rng::SplitMix;
 use crate::membership::{self, Identity, Membership, Timing};
 use crate::schedule::Placement;
 use crate::time::Millis;
-use crate::wire::{self, DropCounters, KeyRing, NonceSource};
+use crate::wire::{self, DropCounters, KeyRing, NonceSource, ReplayGuard};
 
 pub use command::{Command, CommandError};
 pub use snapshot::SnapshotError;
@@ -211,6 +211,7 @@ pub struct Node {
     /// Members we saw die recently, and when.
     recent_down: BTreeMap<Identity, Millis>,
     drops: DropCounters,
+    replays: ReplayGuard,
     stats: Stats,
     next_tick: Millis,
     next_anti_entropy: Millis,
@@ -275,6 +276,7 @@ impl Node {
             reported_duplicates: BTreeSet::new(),
             recent_down: BTreeMap::new(),
             drops: DropCounters::default(),
+            replays: ReplayGuard::default(),
             stats: Stats::default(),
             next_tick: now,
             next_anti_entropy: now.plus(ANTI_ENTROPY_MS),
@@ -297,7 +299,12 @@ impl Node {
             return;
         }
         self.stats.datagrams_received += 1;
-        match wire::decode::<Packet>(&self.cfg.keys, bytes, &mut self.drops) {
+        match wire::decode_fresh::<Packet>(
+            &self.cfg.keys,
+            bytes,
+            &mut self.drops,
+            &mut self.replays,
+        ) {
             Some(Packet::Swim(data)) if self.membership.handle_data(self.now, &data).is_err() => {
                 self.stats.swim_refused += 1;
             }
