@@ -567,8 +567,7 @@ impl Node {
     }
 
     fn random_live(&mut self, n: usize) -> Vec<SocketAddr> {
-        let mut live: Vec<SocketAddr> =
-            self.membership.live().into_iter().map(|i| i.addr).collect();
+        let mut live: Vec<SocketAddr> = self.membership.live_addrs();
         let mut out = Vec::new();
         while out.len() < n && !live.is_empty() {
             let i = self.rng.below(live.len() as u64) as usize;
@@ -582,7 +581,7 @@ impl Node {
         if self.is_out() {
             return;
         }
-        let alone = self.membership.live().is_empty();
+        let alone = self.membership.live_addrs().is_empty();
         if self.now >= self.next_announce {
             let peers: Vec<SocketAddr> = self
                 .cfg
@@ -723,18 +722,18 @@ impl Node {
             return;
         }
         self.drain_membership();
-        if self.dirty {
+        if self.dirty && self.now >= self.reconcile_due() {
+            self.dirty = false;
+            self.last_reconcile = Some(self.now);
             self.check_duplicates();
+            if self.refused.is_none() {
+                self.reconcile();
+            }
         }
         if self.refused.is_some() {
             self.drain_membership();
             self.dirty = false;
             return;
-        }
-        if self.dirty && self.now >= self.reconcile_due() {
-            self.dirty = false;
-            self.last_reconcile = Some(self.now);
-            self.reconcile();
         }
         self.flush_rumours();
     }
