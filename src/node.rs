@@ -56,6 +56,8 @@ pub const RECONCILE_MIN_MS: u64 = 50;
 pub const DUPLICATE_GRACE_MS: u64 = 5_000;
 /// A leaving member waits at most this long for its units to stop before leaving.
 pub const LEAVE_TIMEOUT_MS: u64 = 10_000;
+/// Most events queued between two drains.
+pub const MAX_EVENTS: usize = 4096;
 /// Most datagrams queued for sending between two drains.
 pub const MAX_TRANSMITS: usize = 65_536;
 
@@ -651,7 +653,7 @@ impl Node {
                 self.membership.leave(self.now);
                 self.drain_membership();
                 self.left = true;
-                self.events.push_back(NodeEvent::Left);
+                self.emit(NodeEvent::Left);
             }
         }
     }
@@ -663,14 +665,19 @@ impl Node {
         while let Some(e) = self.membership.poll_event() {
             self.dirty = true;
             match e {
-                membership::Event::MemberUp(id) => self.events.push_back(NodeEvent::MemberUp {
+                membership::Event::MemberUp(id) => self.emit(NodeEvent::MemberUp {
                     machine: id.machine,
                     addr: id.addr,
                 }),
-                membership::Event::MemberDown(id) => self.events.push_back(NodeEvent::MemberDown {
-                    machine: id.machine,
-                    addr: id.addr,
-                }),
+                membership::Event::MemberDown(id) => {
+                    if self.recent_down.len() < MAX_DOWN_LISTED * 8 {
+                        self.recent_down.insert(id.clone(), self.now);
+                    }
+                    self.emit(NodeEvent::MemberDown {
+                        machine: id.machine,
+                        addr: id.addr,
+                    })
+                }
                 membership::Event::Active => {
                     self.active_since.get_or_insert(self.now);
                 }
@@ -680,6 +687,14 @@ impl Node {
                 | membership::Event::Defunct => {}
             }
         }
+    }
+
+    /// Queues an event; past [`MAX_EVENTS`] undrained events the oldest is dropped.
+    fn emit(&mut self, e: NodeEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
     }
 
     fn check_duplicates(&mut self) {
@@ -695,7 +710,7 @@ impl Node {
                     );
                     self.refused = Some(reason.clone());
                     self.membership.leave(self.now);
-                    self.events.push_back(NodeEvent::Refused { reason });
+                    self.emit(NodeEvent::Refused { reason });
                     for unit in self
                         .local
                         .iter()
@@ -711,8 +726,7 @@ impl Node {
                 .reported_duplicates
                 .insert((machine.clone(), addrs.clone()))
             {
-                self.events
-                    .push_back(NodeEvent::DuplicateMachineId { machine, addrs });
+                self.emit(NodeEvent::DuplicateMachineId { machine, addrs });
             }
         }
     }
