@@ -116,6 +116,9 @@ struct JobIndex {
     static_slot: usize,
     /// `MachineOf` targets and replacers: placed before this job.
     deps: Vec<usize>,
+    /// Whether other units can rule a member out (MachineOf, Conflicts or Replaces in
+    /// either direction). Without, any member of the static set fits.
+    dynamic: bool,
 }
 
 /// The working state of one placement run (shared with `explain`).
@@ -297,6 +300,11 @@ impl<'a> Solver<'a> {
             deps.sort_unstable();
             deps.dedup();
             entry.deps = deps;
+            entry.dynamic = !job.options.machine_of.is_empty()
+                || !entry.conflict_pids.is_empty()
+                || !entry.replace_pids.is_empty()
+                || !entry.matched_by_conflicts.is_empty()
+                || !entry.matched_by_replaces.is_empty();
         }
         // Static member sets, shared by jobs with the same MachineID and MachineMetadata.
         let mut slots: BTreeMap<StaticKey<'_>, usize> = BTreeMap::new();
@@ -427,9 +435,11 @@ impl<'a> Solver<'a> {
     /// Whether member `m` can run job `j` now: the indexed twin of `first_violation`.
     fn fits(&self, j: usize, m: usize) -> bool {
         let entry = &self.index[j];
-        if self.static_sets[entry.static_slot]
-            .binary_search(&m)
-            .is_err()
+        // Slot 0 is every member.
+        if entry.static_slot != 0
+            && self.static_sets[entry.static_slot]
+                .binary_search(&m)
+                .is_err()
         {
             return false;
         }
@@ -563,6 +573,13 @@ impl<'a> Solver<'a> {
         }
     }
 
+    /// Whether every candidate is known to be in `j`'s static set without looking:
+    /// the set is every member, or the candidates are that set itself.
+    fn statically_fitting(&self, j: usize, candidates: &[usize]) -> bool {
+        let slot = self.index[j].static_slot;
+        slot == 0 || std::ptr::eq(candidates, self.static_sets[slot].as_slice())
+    }
+
     /// Members where a unit that `j` replaces runs now or is placed, sorted.
     fn replaced_members(&self, j: usize) -> Vec<usize> {
         let own = &self.index[j].replace_pids;
@@ -587,6 +604,21 @@ impl<'a> Solver<'a> {
     /// about ln(candidates) members are checked.
     fn best_of(&self, j: usize, candidates: &[usize]) -> Option<usize> {
         let unit_key = self.unit_keys[j];
+        if !self.index[j].dynamic && self.statically_fitting(j, candidates) {
+            // Nothing but the static set can rule a member out, and every candidate is
+            // in it: a plain arg-max, with no checks in the loop.
+            return candidates
+                .iter()
+                .map(|&m| {
+                    (
+                        self.load[m],
+                        std::cmp::Reverse(hash::score(unit_key, self.member_keys[m])),
+                        m,
+                    )
+                })
+                .min()
+                .map(|(_, _, m)| m);
+        }
         let mut best: Option<(u32, u64, usize)> = None;
         for &m in candidates {
             let load = self.load[m];
