@@ -27,7 +27,7 @@ use crate::membership::rng::SplitMix;
 use crate::membership::{self, Identity, Membership, Timing};
 use crate::schedule::Placement;
 use crate::time::Millis;
-use crate::wire::{self, DropCounters, KeyRing, NonceSource};
+use crate::wire::{self, DropCounters, KeyRing, NonceSource, ReplayGuard};
 
 pub use command::{Command, CommandError};
 pub use remote::{Query, RemoteEvent, RemoteMsg, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES};
@@ -58,6 +58,8 @@ pub const RECONCILE_MIN_MS: u64 = 50;
 pub const DUPLICATE_GRACE_MS: u64 = 5_000;
 /// A leaving member waits at most this long for its units to stop before leaving.
 pub const LEAVE_TIMEOUT_MS: u64 = 10_000;
+/// Most events queued between two drains.
+pub const MAX_EVENTS: usize = 4096;
 /// Most datagrams queued for sending between two drains.
 pub const MAX_TRANSMITS: usize = 65_536;
 
@@ -215,6 +217,7 @@ pub struct Node {
     /// Members we saw die recently, and when.
     recent_down: BTreeMap<Identity, Millis>,
     drops: DropCounters,
+    replays: ReplayGuard,
     stats: Stats,
     next_tick: Millis,
     next_anti_entropy: Millis,
@@ -280,6 +283,7 @@ impl Node {
             reported_duplicates: BTreeSet::new(),
             recent_down: BTreeMap::new(),
             drops: DropCounters::default(),
+            replays: ReplayGuard::default(),
             stats: Stats::default(),
             next_tick: now,
             next_anti_entropy: now.plus(ANTI_ENTROPY_MS),
@@ -303,7 +307,12 @@ impl Node {
             return;
         }
         self.stats.datagrams_received += 1;
-        match wire::decode::<Packet>(&self.cfg.keys, bytes, &mut self.drops) {
+        match wire::decode_fresh::<Packet>(
+            &self.cfg.keys,
+            bytes,
+            &mut self.drops,
+            &mut self.replays,
+        ) {
             Some(Packet::Swim(data)) if self.membership.handle_data(self.now, &data).is_err() => {
                 self.stats.swim_refused += 1;
             }
@@ -567,8 +576,7 @@ impl Node {
     }
 
     fn random_live(&mut self, n: usize) -> Vec<SocketAddr> {
-        let mut live: Vec<SocketAddr> =
-            self.membership.live().into_iter().map(|i| i.addr).collect();
+        let mut live: Vec<SocketAddr> = self.membership.live_addrs();
         let mut out = Vec::new();
         while out.len() < n && !live.is_empty() {
             let i = self.rng.below(live.len() as u64) as usize;
@@ -582,7 +590,7 @@ impl Node {
         if self.is_out() {
             return;
         }
-        let alone = self.membership.live().is_empty();
+        let alone = self.membership.live_addrs().is_empty();
         if self.now >= self.next_announce {
             let peers: Vec<SocketAddr> = self
                 .cfg
@@ -653,7 +661,7 @@ impl Node {
                 self.membership.leave(self.now);
                 self.drain_membership();
                 self.left = true;
-                self.events.push_back(NodeEvent::Left);
+                self.emit(NodeEvent::Left);
             }
         }
     }
@@ -665,14 +673,19 @@ impl Node {
         while let Some(e) = self.membership.poll_event() {
             self.dirty = true;
             match e {
-                membership::Event::MemberUp(id) => self.events.push_back(NodeEvent::MemberUp {
+                membership::Event::MemberUp(id) => self.emit(NodeEvent::MemberUp {
                     machine: id.machine,
                     addr: id.addr,
                 }),
-                membership::Event::MemberDown(id) => self.events.push_back(NodeEvent::MemberDown {
-                    machine: id.machine,
-                    addr: id.addr,
-                }),
+                membership::Event::MemberDown(id) => {
+                    if self.recent_down.len() < MAX_DOWN_LISTED * 8 {
+                        self.recent_down.insert(id.clone(), self.now);
+                    }
+                    self.emit(NodeEvent::MemberDown {
+                        machine: id.machine,
+                        addr: id.addr,
+                    })
+                }
                 membership::Event::Active => {
                     self.active_since.get_or_insert(self.now);
                 }
@@ -682,6 +695,14 @@ impl Node {
                 | membership::Event::Defunct => {}
             }
         }
+    }
+
+    /// Queues an event; past [`MAX_EVENTS`] undrained events the oldest is dropped.
+    fn emit(&mut self, e: NodeEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
     }
 
     fn check_duplicates(&mut self) {
@@ -697,7 +718,7 @@ impl Node {
                     );
                     self.refused = Some(reason.clone());
                     self.membership.leave(self.now);
-                    self.events.push_back(NodeEvent::Refused { reason });
+                    self.emit(NodeEvent::Refused { reason });
                     for unit in self
                         .local
                         .iter()
@@ -713,8 +734,7 @@ impl Node {
                 .reported_duplicates
                 .insert((machine.clone(), addrs.clone()))
             {
-                self.events
-                    .push_back(NodeEvent::DuplicateMachineId { machine, addrs });
+                self.emit(NodeEvent::DuplicateMachineId { machine, addrs });
             }
         }
     }
@@ -724,18 +744,18 @@ impl Node {
             return;
         }
         self.drain_membership();
-        if self.dirty {
+        if self.dirty && self.now >= self.reconcile_due() {
+            self.dirty = false;
+            self.last_reconcile = Some(self.now);
             self.check_duplicates();
+            if self.refused.is_none() {
+                self.reconcile();
+            }
         }
         if self.refused.is_some() {
             self.drain_membership();
             self.dirty = false;
             return;
-        }
-        if self.dirty && self.now >= self.reconcile_due() {
-            self.dirty = false;
-            self.last_reconcile = Some(self.now);
-            self.reconcile();
         }
         self.flush_rumours();
     }

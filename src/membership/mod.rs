@@ -186,6 +186,11 @@ impl Membership {
         let _ = self.foca.leave_cluster(&mut self.out);
     }
 
+    /// Addresses of the other live members, in foca's (deterministic) order; cheaper than [`Self::live`].
+    pub fn live_addrs(&self) -> Vec<SocketAddr> {
+        self.foca.iter_members().map(|m| m.id().addr).collect()
+    }
+
     /// Other members believed alive or suspect, sorted.
     pub fn live(&self) -> Vec<Identity> {
         let mut v: Vec<Identity> = self.foca.iter_members().map(|m| m.id().clone()).collect();

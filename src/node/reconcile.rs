@@ -31,11 +31,16 @@ impl Node {
                 *slot = (id.addr, id.metadata);
             }
         }
+        // Most members share a few metadata strings: parse each once.
+        let mut parsed: BTreeMap<&str, Metadata> = BTreeMap::new();
         let members: Vec<Member> = by_machine
             .iter()
             .map(|(m, (_, meta))| Member {
                 id: MachineId(m.clone()),
-                metadata: Metadata::parse(meta).unwrap_or_default(),
+                metadata: parsed
+                    .entry(meta.as_str())
+                    .or_insert_with(|| Metadata::parse(meta).unwrap_or_default())
+                    .clone(),
             })
             .collect();
         let mut running = Running::new();

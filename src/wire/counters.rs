@@ -10,6 +10,8 @@ pub enum DropReason {
     Unauthenticated,
     /// Authentic, but the body is not a value we understand.
     Undecodable,
+    /// Authentic, but its nonce was seen recently: a replay (or a network duplicate).
+    Replayed,
 }
 
 /// Dropped datagrams by reason. Saturating: counting never panics.
@@ -20,6 +22,7 @@ pub struct DropCounters {
     pub unknown_version: u64,
     pub unauthenticated: u64,
     pub undecodable: u64,
+    pub replayed: u64,
 }
 
 impl DropCounters {
@@ -30,6 +33,7 @@ impl DropCounters {
             DropReason::UnknownVersion => &mut self.unknown_version,
             DropReason::Unauthenticated => &mut self.unauthenticated,
             DropReason::Undecodable => &mut self.undecodable,
+            DropReason::Replayed => &mut self.replayed,
         };
         *slot = slot.saturating_add(1);
     }

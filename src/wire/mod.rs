@@ -11,10 +11,12 @@
 mod counters;
 mod keyring;
 mod nonce;
+mod replay;
 
 pub use counters::{DropCounters, DropReason};
 pub use keyring::{Key, KeyRing, MAX_KEYS};
 pub use nonce::NonceSource;
+pub use replay::{ReplayGuard, REPLAY_WINDOW};
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
@@ -109,6 +111,30 @@ pub fn decode<T: DeserializeOwned>(
     drops: &mut DropCounters,
 ) -> Option<T> {
     let body = open(ring, datagram, drops)?;
+    match postcard::take_from_bytes::<T>(&body) {
+        Ok((value, [])) => Some(value),
+        _ => {
+            drops.count(DropReason::Undecodable);
+            None
+        }
+    }
+}
+
+/// Like [`decode`], and drops (counting it as replayed) an authentic datagram whose nonce
+/// was seen recently. Only authentic datagrams reach the guard, so forgeries cannot flush it.
+pub fn decode_fresh<T: DeserializeOwned>(
+    ring: &KeyRing,
+    datagram: &[u8],
+    drops: &mut DropCounters,
+    guard: &mut ReplayGuard,
+) -> Option<T> {
+    let body = open(ring, datagram, drops)?;
+    let mut nonce = [0u8; NONCE_BYTES];
+    nonce.copy_from_slice(&datagram[1..1 + NONCE_BYTES]);
+    if !guard.fresh(nonce) {
+        drops.count(DropReason::Replayed);
+        return None;
+    }
     match postcard::take_from_bytes::<T>(&body) {
         Ok((value, [])) => Some(value),
         _ => {

@@ -116,3 +116,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_replayed_datagram_is_dropped_and_counted_once_it_was_seen() {
+    let mut n = NonceSource::from_seed([4; 32]);
+    let d = encode(&ring(1), &mut n, &7u32).unwrap();
+    let (mut drops, mut guard) = (DropCounters::default(), ReplayGuard::default());
+    assert_eq!(
+        decode_fresh::<u32>(&ring(1), &d, &mut drops, &mut guard),
+        Some(7)
+    );
+    assert_eq!(
+        decode_fresh::<u32>(&ring(1), &d, &mut drops, &mut guard),
+        None
+    );
+    assert_eq!(drops.replayed, 1);
+    for i in 0..REPLAY_WINDOW as u32 {
+        let other = encode(&ring(1), &mut n, &i).unwrap();
+        decode_fresh::<u32>(&ring(1), &other, &mut drops, &mut guard);
+    }
+    assert_eq!(
+        decode_fresh::<u32>(&ring(1), &d, &mut drops, &mut guard),
+        Some(7),
+        "the window is bounded"
+    );
+}
