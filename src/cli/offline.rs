@@ -138,7 +138,11 @@ fn live_world(
     err: &mut dyn Write,
 ) -> Result<World, (i32, String)> {
     let fail = |e: String| (EXIT_UNMET, e);
-    let mut client = Client::connect(endpoint).map_err(fail)?;
+    let mut client = Client::connect(endpoint).map_err(|e| {
+        fail(format!(
+            "without --machines FILE, the live cluster is asked: {e}"
+        ))
+    })?;
     let mut call = |req: Request| match client.call(&req) {
         Ok(Response::Error(e)) | Err(e) => Err((EXIT_UNMET, e)),
         Ok(r) => Ok(r),
