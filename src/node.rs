@@ -477,6 +477,24 @@ impl Node {
 
     // ----- internals -----
 
+    /// Publishes this member's reports again under its current boot: the others count
+    /// only reports from a member's current boot, so reports from before a rejoin
+    /// would otherwise stop counting while the units still run here.
+    fn restamp_reports(&mut self) {
+        let me = self.cfg.machine_id.clone();
+        let own: Vec<(String, Option<Status>)> = self
+            .catalog
+            .replica()
+            .reports
+            .iter()
+            .filter(|((m, _), r)| *m == me && r.version.boot < self.boot)
+            .map(|((_, unit), r)| (unit.clone(), r.status.clone()))
+            .collect();
+        for (unit, status) in own {
+            self.write_report(&unit, status);
+        }
+    }
+
     fn write_report(&mut self, unit: &str, status: Option<Status>) {
         self.report_counter += 1;
         let entry = ReportEntry {
@@ -689,7 +707,12 @@ impl Node {
                 membership::Event::Active => {
                     self.active_since.get_or_insert(self.now);
                 }
-                membership::Event::Rejoined(id) => self.boot = self.boot.max(id.boot),
+                membership::Event::Rejoined(id) => {
+                    if id.boot > self.boot {
+                        self.boot = id.boot;
+                        self.restamp_reports();
+                    }
+                }
                 membership::Event::Renamed(..)
                 | membership::Event::Idle
                 | membership::Event::Defunct => {}

@@ -342,15 +342,10 @@ fn placement_seen(m: &Member) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-/// Known to fail about 3 runs in 4 (run with `--ignored`, SHOAL_LOG=debug shows why):
-/// when the rebooted member comes up, the others still hold its previous boot's
-/// reports ("w2 active on member 3") and, seeing two runners, resolve in its favour
-/// and stop their copies before its "gone" reports arrive (they were written while
-/// it was alone and the node drops rumours that have no live target). The fix
-/// belongs in the node (ignore a member's reports older than its current boot, keep
-/// rumours until there is someone to tell), which the gossip branch owns.
+/// A member that reboots while its units run elsewhere must take nothing back: its
+/// previous boot's reports ("w2 active") no longer count for placement once it is back
+/// under a new boot, so the members now running its units keep them.
 #[test]
-#[ignore = "node: a rejoining member's previous-boot reports win over the current runners"]
 fn a_member_that_reboots_while_its_units_run_elsewhere_takes_nothing_back() {
     if std::env::var_os("SHOAL_LOG").is_some() {
         agent::logger::init();
