@@ -113,7 +113,7 @@ fn has_interpreter(elf: &[u8]) -> Result<bool> {
 
 /// Copies `bin` into `dir` as `shoal` through a temporary name and a rename,
 /// so a host never sees a half-written binary.
-fn install(bin: &Path, dir: &Path) -> Result<PathBuf> {
+pub fn install(bin: &Path, dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let tmp = dir.join(".shoal.tmp");
     let dest = dir.join("shoal");

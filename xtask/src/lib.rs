@@ -1,4 +1,5 @@
 //! The xtask's reusable parts: the test-host harness, also used by shoal's integration tests.
 
+pub mod agents;
 pub mod dist;
 pub mod hosts;
