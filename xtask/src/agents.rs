@@ -486,3 +486,56 @@ impl Watchdog {
         let _ = self.child.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_units_rows_give_the_host_from_the_address() {
+        let rows = parse_units(
+            "example_01.service  41b7574b.../10.77.0.1  active  running\n\
+             common@3.service    -                      inactive dead  no member can run it\n",
+        );
+        assert_eq!(rows[0].host, Some(1));
+        assert_eq!(
+            (rows[0].active.as_str(), rows[0].sub.as_str()),
+            ("active", "running")
+        );
+        assert_eq!(rows[1].host, None);
+        assert_eq!(rows[1].rest, "no member can run it");
+    }
+
+    #[test]
+    fn metadata_compares_in_any_order() {
+        assert_eq!(
+            canonical_metadata("host=service_01,disk=ssd"),
+            canonical_metadata("disk=ssd,host=service_01")
+        );
+        assert_eq!(canonical_metadata("-"), "");
+    }
+
+    #[test]
+    fn a_sleep_copy_keeps_the_fleet_section_and_drops_docker() {
+        let copy = sleep_copy(
+            "[Unit]\nDescription=Example\nRequires=docker.service\n\n[X-Fleet]\n\
+             MachineMetadata=disk=ssd\nConflicts=common@*.service\n\n\
+             [Service]\nExecStart=/usr/bin/docker run busybox\n",
+        );
+        assert!(copy.contains("[X-Fleet]\nMachineMetadata=disk=ssd\nConflicts=common@*.service\n"));
+        assert!(copy.contains("ExecStart=/bin/sleep infinity"));
+        assert!(!copy.contains("/usr/bin/docker") && !copy.contains("Requires="));
+    }
+
+    #[test]
+    fn the_chapter_units_name_the_given_machine() {
+        let units = chapter_units("0123456789abcdef0123456789abcdef").unwrap();
+        let test = &units
+            .iter()
+            .find(|u| u.0 == "example_test.service")
+            .unwrap()
+            .1;
+        assert!(test.contains("MachineID=0123456789abcdef0123456789abcdef\n"));
+        assert_eq!(units.len(), 7);
+    }
+}
