@@ -361,7 +361,13 @@ fn check(
     }
     let mut placed = BTreeMap::new();
     for &(u, w) in want {
-        let row = rows.iter().find(|r| r.unit == u).expect("listed");
+        // One row per member that runs or is given the unit: while a unit
+        // moves, two rows are normal for a moment; systemd's view (checked
+        // by the caller) is what says whether it really ran twice.
+        let mine: Vec<&UnitRow> = rows.iter().filter(|r| r.unit == u).collect();
+        let [row] = mine.as_slice() else {
+            return Err(format!("{u} is listed {} times: {mine:?}", mine.len()));
+        };
         let on: &[u32] = active.get(u).map(Vec::as_slice).unwrap_or(&[]);
         match w {
             Want::Waiting => {
@@ -677,13 +683,13 @@ fn failover(ctx: &mut Ctx) -> Result<()> {
             "`shoal why {waiting}` does not give {reason:?} as the reason:\n{why}"
         ));
     }
-    let row = ctx
-        .s
-        .list_units(ctx.via)?
-        .into_iter()
-        .find(|r| r.unit == waiting)
-        .ok_or("waiting unit not listed")?;
-    eprintln!("list-units shows the waiting unit as {row:?}\nwhy:\n{why}");
+    // list-units shows MACHINE `-` (checked by settle) and says why on stderr.
+    let out = ctx.s.client(ctx.via, &["list-units"])?;
+    eprintln!(
+        "list-units:\n{}{}why:\n{why}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     ctx.failover = Some(Failover {
         killed,
         moved: "common@1.service".into(),

@@ -178,10 +178,18 @@ impl Shoal {
         Shoal { cluster, n }
     }
 
-    /// Builds the static binary and puts it in the hosts' `/opt/bin`.
-    /// Returns the path of the copy on this machine.
+    /// Builds the static binary and puts it in the hosts' `/opt/bin`, or
+    /// uses `$SHOAL_BIN` when set (a static binary built elsewhere, e.g.
+    /// once per CI run). Returns the path of the copy on this machine.
     pub fn install_binary(&self) -> Result<PathBuf> {
-        let bin = crate::dist::build()?;
+        let bin = match std::env::var_os("SHOAL_BIN") {
+            Some(p) => {
+                let p = PathBuf::from(p);
+                crate::dist::check_static(&p)?;
+                p
+            }
+            None => crate::dist::build()?,
+        };
         crate::dist::install(&bin, &self.cluster.bin_dir())
     }
 
