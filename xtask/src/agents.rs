@@ -392,6 +392,13 @@ impl Shoal {
             };
             s.push_str(&format!("h{i} (shoal.service {agent}): {states}\n"));
         }
+        // The agents' own words, for whoever debugs the failure.
+        for i in (1..=self.n).filter(|&i| self.is_up(i)) {
+            s.push_str(&format!(
+                "--- h{i} journal of shoal.service:\n{}",
+                self.agent_journal(i, 12)
+            ));
+        }
         s
     }
 
