@@ -77,6 +77,9 @@ struct Figures {
     start_ms: Vec<f64>,
     client_ms: Vec<f64>,
     failover_ms: Vec<f64>,
+    /// `shoal version` through nsenter: the part of a client call that is
+    /// process spawning and namespace entry, not shoal.
+    spawn_ms: Vec<f64>,
     idle: Option<(u64, f64)>,
 }
 
@@ -127,9 +130,11 @@ pub fn main(args: &[String]) -> Result<()> {
             verdict(s < GOAL_START_MS)
         );
         println!(
-            "{} hosts: `shoal start` client returned median {c:.0} ms (runs {})",
+            "{} hosts: `shoal start` client returned median {c:.0} ms (runs {}); of which \
+             spawning a command in a host (`shoal version` via nsenter) median {:.0} ms",
             f.hosts,
-            list(&f.client_ms)
+            list(&f.client_ms),
+            median(&f.spawn_ms)
         );
         println!(
             "{} hosts: member killed -> unit active elsewhere median {fo:.0} ms (runs {})   goal < {GOAL_FAILOVER_MS:.0} ms: {}",
@@ -221,8 +226,14 @@ fn measure(cluster: &Cluster, n: u32, o: &Options) -> Result<Figures> {
         start_ms: Vec::new(),
         client_ms: Vec::new(),
         failover_ms: Vec::new(),
+        spawn_ms: Vec::new(),
         idle: None,
     };
+    for _ in 0..o.runs {
+        let t0 = now_ns();
+        s.client_ok(1, &["version"])?;
+        f.spawn_ms.push(ms(now_ns(), t0));
+    }
     // Idle first, before any unit ran: the agent with membership only.
     let window = if o.quick { 3 } else { 10 };
     f.idle = Some(idle(&s, window)?);
