@@ -414,20 +414,19 @@ fn reset(ctx: &mut Ctx) -> Result<()> {
 
 fn metadata_pins(ctx: &mut Ctx) -> Result<()> {
     check_machines(ctx, false)?;
-    let out = start(
-        ctx,
-        &[
-            "example_01.service",
-            "example_02.service",
-            "example_03.service",
-        ],
-    )?;
+    // One `shoal start` per unit, as the chapter's wrapper services did,
+    // each from another member than the one it must land on: any member
+    // takes commands.
     for i in 1..=HOSTS {
+        ctx.via = i % HOSTS + 1;
+        let out = start(ctx, &[&format!("example_0{i}.service")]);
+        ctx.via = 1;
         let line = format!(
             "Unit example_0{i}.service launched on {}.../{}",
             &ctx.s.cluster.machine(i).machine_id()[..8],
             ctx.s.cluster.addr(i)
         );
+        let out = out?;
         if !out.contains(&line) {
             return Err(format!("expected {line:?} in:\n{out}"));
         }
