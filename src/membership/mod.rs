@@ -1,0 +1,206 @@
+//! SWIM membership over foca: who is alive, suspect or down; join, leave, duplicate machine ids.
+//!
+//! Architecture invariant: sans-IO. Bytes and the time come in; datagrams to send, timer
+//! deadlines and events go out. foca's randomness comes from a seed. This module knows
+//! nothing of units, the catalog or encryption (callers seal what it emits).
+
+mod identity;
+mod outbox;
+pub mod rng;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use foca::{Config, Foca, NoCustomBroadcast, PeriodicParams, PostcardCodec};
+
+pub use identity::{Identity, MAX_METADATA_BYTES};
+use outbox::Outbox;
+use rng::SplitMix;
+
+use crate::time::Millis;
+
+/// What membership noticed, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    MemberUp(Identity),
+    MemberDown(Identity),
+    /// The member at this address restarted (or renewed itself): old, new.
+    Renamed(Identity, Identity),
+    /// Some member knows us: we have joined.
+    Active,
+    /// Every member we knew is gone.
+    Idle,
+    /// We were declared down and could not rejoin.
+    Defunct,
+    /// We were declared down and rejoined with this identity (a higher boot).
+    Rejoined(Identity),
+}
+
+/// Timing, with the reason for each default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// How often each member probes one other. Shorter than memberlist's 1 s so that a
+    /// failure is noticed within about two seconds (fleet took 20 to 40).
+    pub probe_period_ms: u64,
+    /// How long to wait for a direct ack before asking others to probe: a LAN round trip
+    /// at its worst plus margin.
+    pub probe_rtt_ms: u64,
+    /// Suspicion before down, per log10(cluster size) (at least 1): gives a slow but live
+    /// member time to refute, growing slowly with size as in memberlist.
+    pub suspicion_ms_per_log: u64,
+    /// How often to push membership updates to a few members besides probes.
+    pub gossip_period_ms: u64,
+    /// How often to try reaching members we believe down (heals partitions).
+    pub announce_down_period_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            probe_period_ms: 500,
+            probe_rtt_ms: 200,
+            suspicion_ms_per_log: 1_000,
+            gossip_period_ms: 200,
+            announce_down_period_ms: 2_000,
+        }
+    }
+}
+
+/// foca packets leave room inside one datagram body for our envelope.
+pub const MAX_SWIM_BYTES: usize = crate::wire::MAX_BODY_BYTES - 32;
+
+/// Why membership refused input. Doesn't affect the membership state.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+pub struct Membership {
+    foca: Foca<Identity, PostcardCodec, SplitMix, NoCustomBroadcast>,
+    out: Outbox,
+}
+
+fn config(timing: &Timing, cluster_size: u32) -> Config {
+    let size = NonZeroU32::new(cluster_size.max(1)).unwrap_or(NonZeroU32::MIN);
+    let mut c = Config::new_lan(size);
+    let log = f64::max(1.0, f64::from(size.get()).log10());
+    c.probe_period = Duration::from_millis(timing.probe_period_ms);
+    c.probe_rtt = Duration::from_millis(timing.probe_rtt_ms);
+    c.suspect_to_down_after =
+        Duration::from_millis((timing.suspicion_ms_per_log as f64 * log) as u64);
+    c.max_packet_size = NonZeroUsize::new(MAX_SWIM_BYTES).unwrap_or(NonZeroUsize::MIN);
+    c.periodic_gossip = Some(PeriodicParams {
+        frequency: Duration::from_millis(timing.gossip_period_ms),
+        num_members: NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
+    });
+    c.periodic_announce_to_down_members = Some(PeriodicParams {
+        frequency: Duration::from_millis(timing.announce_down_period_ms),
+        num_members: NonZeroUsize::new(2).unwrap_or(NonZeroUsize::MIN),
+    });
+    c
+}
+
+impl Membership {
+    /// A member that knows only itself. `cluster_size` is the expected size (tunes
+    /// dissemination and suspicion); `seed` drives every random choice.
+    pub fn new(
+        now: Millis,
+        me: Identity,
+        timing: &Timing,
+        cluster_size: u32,
+        seed: u64,
+    ) -> Membership {
+        let foca = Foca::new(
+            me,
+            config(timing, cluster_size),
+            SplitMix::new(seed),
+            PostcardCodec,
+        );
+        Membership {
+            foca,
+            out: Outbox {
+                now,
+                ..Outbox::default()
+            },
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        self.foca.identity()
+    }
+
+    /// Announces us to peers known only by address (the static peer list).
+    pub fn announce(&mut self, now: Millis, peers: &[SocketAddr]) {
+        self.out.now = now;
+        let me = self.foca.identity().addr;
+        for p in peers.iter().filter(|p| **p != me) {
+            // Only fails on encoding our own identity, which is bounded; nothing to undo.
+            let _ = self.foca.announce(Identity::placeholder(*p), &mut self.out);
+        }
+    }
+
+    /// Takes one SWIM packet (already authenticated and unwrapped).
+    pub fn handle_data(&mut self, now: Millis, data: &[u8]) -> Result<(), Refused> {
+        self.out.now = now;
+        self.foca
+            .handle_data(data, &mut self.out)
+            .map_err(|e| Refused(e.to_string()))
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        self.out.now = now;
+        // Bounded: a timer submitted while firing is due at now + 1 ms at the earliest.
+        while let Some(entry) = self.out.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            let _ = self.foca.handle_timer(timer, &mut self.out);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.out.timers.keys().next().map(|(t, _)| *t)
+    }
+
+    pub fn poll_send(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.out.sends.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    /// Tells the cluster we are leaving; afterwards we are out of it.
+    pub fn leave(&mut self, now: Millis) {
+        self.out.now = now;
+        let _ = self.foca.leave_cluster(&mut self.out);
+    }
+
+    /// Other members believed alive or suspect, sorted.
+    pub fn live(&self) -> Vec<Identity> {
+        let mut v: Vec<Identity> = self.foca.iter_members().map(|m| m.id().clone()).collect();
+        v.sort();
+        v
+    }
+
+    /// Machine ids claimed from more than one address among us and the live members.
+    pub fn duplicate_machine_ids(&self) -> BTreeMap<String, Vec<SocketAddr>> {
+        let mut by_machine: BTreeMap<String, Vec<SocketAddr>> = BTreeMap::new();
+        for id in self.live().iter().chain(std::iter::once(self.identity())) {
+            let addrs = by_machine.entry(id.machine.clone()).or_default();
+            if !addrs.contains(&id.addr) {
+                addrs.push(id.addr);
+            }
+        }
+        by_machine.retain(|_, a| a.len() > 1);
+        for a in by_machine.values_mut() {
+            a.sort();
+        }
+        by_machine
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! A few members over a perfect in-memory network with a jumping clock.
+
+use super::*;
+
+fn addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i], 4700))
+}
+
+fn id(i: u8, machine: &str, boot: u64) -> Identity {
+    Identity {
+        machine: machine.into(),
+        addr: addr(i),
+        boot,
+        metadata: format!("n={i}"),
+    }
+}
+
+struct Net {
+    now: Millis,
+    members: Vec<(Membership, bool)>,
+}
+
+impl Net {
+    fn new(ids: Vec<Identity>) -> Net {
+        let members = ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, me)| {
+                (
+                    Membership::new(Millis(0), me, &Timing::default(), 5, i as u64 + 1),
+                    true,
+                )
+            })
+            .collect();
+        Net {
+            now: Millis(0),
+            members,
+        }
+    }
+
+    fn join_all(&mut self) {
+        let peers: Vec<SocketAddr> = self
+            .members
+            .iter()
+            .map(|(m, _)| m.identity().addr)
+            .collect();
+        let now = self.now;
+        for (m, _) in &mut self.members {
+            m.announce(now, &peers);
+        }
+    }
+
+    /// Runs until `until`, delivering every datagram instantly, 1 ms steps between timers.
+    fn run(&mut self, until: Millis) -> Vec<(usize, Event)> {
+        let mut events = Vec::new();
+        loop {
+            let mut moved = true;
+            while moved {
+                moved = false;
+                for i in 0..self.members.len() {
+                    while let Some((to, bytes)) = self.members[i].0.poll_send() {
+                        moved = true;
+                        let now = self.now;
+                        if !self.members[i].1 {
+                            continue;
+                        }
+                        if let Some((m, true)) = self
+                            .members
+                            .iter_mut()
+                            .find(|(m, _)| m.identity().addr == to)
+                        {
+                            let _ = m.handle_data(now, &bytes);
+                        }
+                    }
+                    while let Some(e) = self.members[i].0.poll_event() {
+                        events.push((i, e));
+                    }
+                }
+            }
+            let next = self
+                .members
+                .iter()
+                .filter(|(_, up)| *up)
+                .filter_map(|(m, _)| m.poll_timeout())
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = t.max(self.now);
+                    let now = self.now;
+                    for (m, up) in &mut self.members {
+                        if *up {
+                            m.handle_timeout(now);
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        events
+    }
+}
+
+#[test]
+fn members_joined_through_a_static_list_see_each_other() {
+    let mut net = Net::new(vec![id(1, "a", 0), id(2, "b", 0), id(3, "c", 0)]);
+    net.join_all();
+    net.run(Millis(2_000));
+    for (m, _) in &net.members {
+        assert_eq!(m.live().len(), 2, "{:?}", m.identity());
+    }
+}
+
+#[test]
+fn a_silent_member_is_declared_down_within_a_few_seconds() {
+    let mut net = Net::new(vec![id(1, "a", 0), id(2, "b", 0), id(3, "c", 0)]);
+    net.join_all();
+    net.run(Millis(2_000));
+    net.members[2].1 = false;
+    let events = net.run(Millis(6_000));
+    let down_at_0 = events
+        .iter()
+        .any(|(i, e)| *i == 0 && matches!(e, Event::MemberDown(x) if x.machine == "c"));
+    assert!(down_at_0, "{events:?}");
+    assert_eq!(net.members[0].0.live().len(), 1);
+}
+
+#[test]
+fn a_member_that_leaves_is_down_everywhere_at_once() {
+    let mut net = Net::new(vec![id(1, "a", 0), id(2, "b", 0), id(3, "c", 0)]);
+    net.join_all();
+    net.run(Millis(2_000));
+    let now = net.now;
+    net.members[2].0.leave(now);
+    net.run(Millis(2_300));
+    assert_eq!(net.members[0].0.live().len(), 1);
+    assert_eq!(net.members[1].0.live().len(), 1);
+}
+
+#[test]
+fn a_second_member_claiming_a_machine_id_from_another_address_is_reported() {
+    let mut net = Net::new(vec![id(1, "a", 0), id(2, "b", 0), id(3, "a", 0)]);
+    net.join_all();
+    net.run(Millis(2_000));
+    let dups = net.members[1].0.duplicate_machine_ids();
+    assert_eq!(dups.get("a"), Some(&vec![addr(1), addr(3)]));
+}
+
+#[test]
+fn a_restarted_member_with_a_higher_boot_replaces_its_old_self() {
+    let mut net = Net::new(vec![id(1, "a", 0), id(2, "b", 0)]);
+    net.join_all();
+    net.run(Millis(2_000));
+    net.members[1] = (
+        Membership::new(net.now, id(2, "b", 1), &Timing::default(), 5, 99),
+        true,
+    );
+    net.join_all();
+    let events = net.run(Millis(3_000));
+    assert!(
+        events
+            .iter()
+            .any(|(i, e)| *i == 0 && matches!(e, Event::Renamed(_, n) if n.boot == 1)),
+        "{events:?}"
+    );
+    assert_eq!(net.members[0].0.live(), vec![id(2, "b", 1)]);
+}

@@ -1,0 +1,171 @@
+//! From the replicated state to this member's systemd: placement, then starts and stops.
+//!
+//! Architecture invariant: every member computes placement from the same inputs (live
+//! members, desired units, reports of live members), so all agree once they share a view.
+//! A non-global unit starts here only when no other live member reports it running;
+//! after a partition heals, placement (sticky) keeps exactly one of the runners and the
+//! others stop.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Action, Node, Pending};
+use crate::catalog::{Status, Target, UnitState};
+use crate::schedule::{self, Decision, Job, MachineId, Member, Metadata, Running};
+
+impl Node {
+    /// Placement inputs as this member sees them: members (one per machine id: the lowest
+    /// address wins a duplicate), and who runs what among them.
+    fn view(&self) -> (Vec<Member>, Running) {
+        let mut by_machine: BTreeMap<String, (std::net::SocketAddr, String)> = BTreeMap::new();
+        let me = self.membership.identity().clone();
+        for id in self
+            .membership
+            .live()
+            .into_iter()
+            .chain(std::iter::once(me))
+        {
+            let slot = by_machine
+                .entry(id.machine.clone())
+                .or_insert((id.addr, id.metadata.clone()));
+            if id.addr < slot.0 {
+                *slot = (id.addr, id.metadata);
+            }
+        }
+        let members: Vec<Member> = by_machine
+            .iter()
+            .map(|(m, (_, meta))| Member {
+                id: MachineId(m.clone()),
+                metadata: Metadata::parse(meta).unwrap_or_default(),
+            })
+            .collect();
+        let mut running = Running::new();
+        for ((member, unit), r) in &self.catalog.replica().reports {
+            if by_machine.contains_key(member) && r.status.as_ref().is_some_and(Status::is_running)
+            {
+                running
+                    .entry(unit.clone())
+                    .or_default()
+                    .insert(MachineId(member.clone()));
+            }
+        }
+        (members, running)
+    }
+
+    pub(super) fn reconcile(&mut self) {
+        let (members, running) = self.view();
+        let mut jobs = Vec::new();
+        let mut waiting = BTreeMap::new();
+        let mut globals = BTreeSet::new();
+        for (name, e) in &self.catalog.replica().units {
+            let UnitState::Live {
+                target,
+                seq,
+                digest,
+                ..
+            } = &e.state
+            else {
+                continue;
+            };
+            if *target == Target::Inactive {
+                continue;
+            }
+            let Some(text) = self.catalog.text(digest) else {
+                waiting.insert(
+                    name.clone(),
+                    Decision::Waiting("the unit file has not reached this member yet".into()),
+                );
+                continue;
+            };
+            match (self.cfg.parse)(name, text) {
+                Ok(options) => {
+                    if options.global {
+                        globals.insert(name.clone());
+                    }
+                    jobs.push(Job {
+                        name: name.clone(),
+                        seq: *seq,
+                        options,
+                    });
+                }
+                Err(reason) => {
+                    waiting.insert(name.clone(), Decision::Waiting(reason));
+                }
+            }
+        }
+        let mut placement = schedule::place(&members, &jobs, &running);
+        placement.units.extend(waiting);
+        self.placement = placement;
+        self.decide(&running, &globals);
+    }
+
+    fn decide(&mut self, running: &Running, globals: &BTreeSet<String>) {
+        let me = MachineId(self.cfg.machine_id.clone());
+        let leaving = self.leaving_since.is_some();
+        let mut names: BTreeSet<String> = self.catalog.replica().units.keys().cloned().collect();
+        names.extend(self.installed.keys().cloned());
+        names.extend(
+            self.local
+                .iter()
+                .filter(|(_, s)| s.is_running())
+                .map(|(n, _)| n.clone()),
+        );
+        for name in names {
+            let entry = self.catalog.unit(&name).map(|e| e.state.clone());
+            let managed = entry.is_some() || self.installed.contains_key(&name);
+            if !managed {
+                // Not ours: something else on this host runs a unit of that name.
+                continue;
+            }
+            let placed_here = !leaving && self.placement.machines_of(&name).contains(&me);
+            let (target, digest) = match entry {
+                Some(UnitState::Live { target, digest, .. }) => (Some(target), Some(digest)),
+                _ => (None, None),
+            };
+            let want_installed =
+                placed_here && matches!(target, Some(Target::Loaded | Target::Launched));
+            let want_running = placed_here && target == Some(Target::Launched);
+            let running_here = self.local.get(&name).is_some_and(Status::is_running);
+            let pending = self.pending.get(&name).copied();
+
+            if want_installed {
+                if let Some(d) = digest {
+                    if self.installed.get(&name) != Some(&d) {
+                        if let Some(text) = self.catalog.text(&d) {
+                            self.actions.push_back(Action::Install {
+                                unit: name.clone(),
+                                text: text.to_string(),
+                            });
+                            self.installed.insert(name.clone(), d);
+                        }
+                    }
+                }
+            }
+            let installed = digest.is_some_and(|d| self.installed.get(&name) == Some(&d));
+            if want_running
+                && installed
+                && !running_here
+                && !matches!(pending, Some(Pending::Start(_)))
+            {
+                let others_run = running
+                    .get(&name)
+                    .is_some_and(|on| on.iter().any(|m| *m != me));
+                if globals.contains(&name) || !others_run {
+                    self.actions.push_back(Action::Start { unit: name.clone() });
+                    self.pending.insert(name.clone(), Pending::Start(self.now));
+                }
+            }
+            if !want_running && running_here && !matches!(pending, Some(Pending::Stop(_))) {
+                self.actions.push_back(Action::Stop { unit: name.clone() });
+                self.pending.insert(name.clone(), Pending::Stop(self.now));
+            }
+            if !want_installed
+                && !running_here
+                && pending.is_none()
+                && self.installed.remove(&name).is_some()
+            {
+                self.actions
+                    .push_back(Action::Remove { unit: name.clone() });
+            }
+        }
+    }
+}
