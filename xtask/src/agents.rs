@@ -415,7 +415,10 @@ impl Shoal {
 
     /// Waits until every host in `hosts` lists exactly those members.
     pub fn wait_members(&self, hosts: &[u32], timeout: Duration) -> Result<Duration> {
-        let want: Vec<String> = hosts.iter().map(|&i| self.cluster.addr(i)).collect();
+        // Compared as sorted strings on both sides (10.77.0.10 sorts
+        // before 10.77.0.2).
+        let mut want: Vec<String> = hosts.iter().map(|&i| self.cluster.addr(i)).collect();
+        want.sort();
         let mut last = String::new();
         wait(timeout, || {
             for &i in hosts {
