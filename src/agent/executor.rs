@@ -36,16 +36,20 @@ pub fn status_of(s: &UnitState) -> Option<Status> {
     })
 }
 
+/// The units shoal owns now (their files are still in systemd's runtime directory).
+pub fn owned(sd: &dyn Systemd) -> BTreeSet<String> {
+    sd.list_owned().unwrap_or_else(|e| {
+        log::error!("listing the units shoal owns: {e}");
+        BTreeSet::new()
+    })
+}
+
 /// The states of the units shoal owns now, read once at start-up so that a restarted
 /// agent adopts what already runs instead of starting it again.
-pub fn initial_reports(sd: &mut dyn Systemd) -> Vec<(String, Option<Status>)> {
-    let owned = match sd.list_owned() {
-        Ok(o) => o,
-        Err(e) => {
-            log::error!("listing the units shoal owns: {e}");
-            return Vec::new();
-        }
-    };
+pub fn initial_reports(
+    sd: &mut dyn Systemd,
+    owned: &BTreeSet<String>,
+) -> Vec<(String, Option<Status>)> {
     let names: Vec<&str> = owned.iter().map(String::as_str).collect();
     if names.is_empty() {
         return Vec::new();

@@ -218,9 +218,10 @@ fn setup(
     let socket = Arc::new(Async::new(udp).map_err(|e| format!("bind {}: {e}", s.bind))?);
     let listener = server::bind(&s.socket)?;
 
-    let mut node = persist::restore(cfg, crate::time::Millis(0), &s.data_dir);
+    let owned = executor::owned(systemd.as_ref());
+    let mut node = persist::restore(cfg, crate::time::Millis(0), &s.data_dir, &owned);
     // Adopt what already runs before acting: the node learns the states first.
-    let adopted = executor::initial_reports(systemd.as_mut());
+    let adopted = executor::initial_reports(systemd.as_mut(), &owned);
     let now = crate::time::Millis(origin.elapsed().as_millis() as u64);
     for (unit, status) in &adopted {
         log::info!(
@@ -230,6 +231,21 @@ fn setup(
                 .map_or("gone".to_string(), |s| format!("{}/{}", s.active, s.sub))
         );
         node.handle_systemd_report(now, unit, status.clone());
+    }
+    // What this member reported before it went down (a reboot empties /run) and no
+    // longer has: say so at once, or the others would wait on a copy that is gone.
+    let me = node.machine_id().to_string();
+    let stale: Vec<String> = node
+        .catalog()
+        .replica()
+        .reports
+        .iter()
+        .filter(|((m, u), r)| *m == me && r.status.is_some() && !owned.contains(u))
+        .map(|((_, u), _)| u.clone())
+        .collect();
+    for unit in stale {
+        log::info!("{unit}: no longer on this member since it went down");
+        node.handle_systemd_report(now, &unit, None);
     }
     let (orders, orders_rx) = mpsc::channel();
     let _ = orders.send(executor::Order::Watch(
@@ -292,6 +308,7 @@ fn setup(
         tools,
         hold_until: others.then(|| Instant::now() + driver::JOIN_GRACE),
         held: Default::default(),
+        peers_expected: members.len().saturating_sub(1),
         asks: BTreeMap::new(),
         last_saved: fp,
         next_save: Instant::now() + driver::SAVE_PERIOD,

@@ -19,7 +19,13 @@ pub fn snapshot_path(data_dir: &Path) -> PathBuf {
 }
 
 /// A member from its snapshot, or a new one when there is none (or it was unusable).
-pub fn restore(cfg: NodeConfig, now: Millis, data_dir: &Path) -> Node {
+/// `owned`: the units whose files systemd still has (none after a reboot).
+pub fn restore(
+    cfg: NodeConfig,
+    now: Millis,
+    data_dir: &Path,
+    owned: &std::collections::BTreeSet<String>,
+) -> Node {
     let path = snapshot_path(data_dir);
     let bytes = match store::read_snapshot(&path) {
         Ok(Some(bytes)) => bytes,
@@ -40,7 +46,7 @@ pub fn restore(cfg: NodeConfig, now: Millis, data_dir: &Path) -> Node {
             return Node::new(cfg, now);
         }
     };
-    match Node::restore(cfg.clone(), now, &bytes) {
+    match Node::restore_with(cfg.clone(), now, &bytes, |u| owned.contains(u)) {
         Ok(node) => {
             log::info!("restored the desired state from {}", path.display());
             node
@@ -125,7 +131,7 @@ mod tests {
         )
         .unwrap();
         assert!(save(&node, &d));
-        let back = restore(cfg(), Millis(0), &d);
+        let back = restore(cfg(), Millis(0), &d, &Default::default());
         assert!(back.catalog().unit("a.service").is_some());
         assert_eq!(fingerprint(&back), fingerprint(&node));
         let _ = std::fs::remove_dir_all(d);
@@ -135,13 +141,13 @@ mod tests {
     fn a_corrupt_snapshot_is_set_aside_and_the_agent_starts_empty() {
         let d = dir("corrupt");
         std::fs::write(snapshot_path(&d), b"garbage, not a snapshot").unwrap();
-        let node = restore(cfg(), Millis(0), &d);
+        let node = restore(cfg(), Millis(0), &d, &Default::default());
         assert!(node.catalog().replica().units.is_empty());
         assert!(!snapshot_path(&d).exists());
         assert!(d.join("state.snapshot.corrupt").exists());
         // A valid file whose payload is not a Node snapshot is set aside too.
         store::write_snapshot(&snapshot_path(&d), &[9, 9, 9]).unwrap();
-        let _ = restore(cfg(), Millis(0), &d);
+        let _ = restore(cfg(), Millis(0), &d, &Default::default());
         assert!(!snapshot_path(&d).exists());
         let _ = std::fs::remove_dir_all(d);
     }
