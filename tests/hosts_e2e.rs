@@ -324,10 +324,15 @@ fn settle(ctx: &Ctx, want: &[(&str, Want)], timeout: Duration) -> Result<BTreeMa
     let t0 = Instant::now();
     loop {
         let rows = ctx.s.list_units(ctx.via);
+        let sampled = Instant::now();
         let active = ctx.s.active_hosts(&seen)?;
         if let Some((u, hosts)) = active.iter().find(|(_, h)| h.len() > 1) {
+            // The hosts are asked one after another: "at once" means within
+            // this window, which is far shorter than any stop-then-start.
             return Err(format!(
-                "{u} is active on several hosts at once: {hosts:?}\n{}",
+                "{u} is active on several hosts at once: {hosts:?} \
+                 (systemctl is-active asked host by host within {} ms)\n{}",
+                sampled.elapsed().as_millis(),
                 ctx.s.snapshot(&seen)
             ));
         }
