@@ -85,7 +85,9 @@ struct Figures {
 
 pub fn main(args: &[String]) -> Result<()> {
     let o = options(args)?;
-    let rerun = format!("cargo xtask bench {}", args.join(" "));
+    let rerun = format!("cargo xtask bench {}", args.join(" "))
+        .trim_end()
+        .to_string();
     if o.placement {
         placement(o.quick)?;
     }
