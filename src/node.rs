@@ -47,8 +47,12 @@ pub const REANNOUNCE_MS: u64 = 10_000;
 pub const RUMOUR_FANOUT: usize = 4;
 /// A missing text is asked for again after this long.
 pub const TEXT_RETRY_MS: u64 = 1_000;
-/// A start or stop systemd has not answered is asked again after this long.
-pub const ACTION_RETRY_MS: u64 = 10_000;
+/// A start or stop systemd has not answered (or a start that failed) is tried again after
+/// this long: a back-off for units that keep failing.
+pub const ACTION_RETRY_MS: u64 = 5_000;
+/// Placement runs at most this often: a burst of membership changes (a big cluster
+/// joining) costs one placement, not one per change, for at most this much delay.
+pub const RECONCILE_MIN_MS: u64 = 50;
 /// A member that finds its machine id at another address within this long of joining
 /// takes itself to be the newcomer (a cloned image) and refuses to run.
 pub const DUPLICATE_GRACE_MS: u64 = 5_000;
@@ -165,9 +169,17 @@ pub struct Stats {
 enum Packet {
     Swim(Vec<u8>),
     Catalog(Msg),
-    /// Added last: older members drop it as undecodable.
+    /// Members the sender holds as down (membership anti-entropy).
+    Down(Vec<foca::Member<Identity>>),
+    /// Status/journal queries (added last: older members drop it as undecodable).
     Remote(RemoteMsg),
 }
+
+/// Most members listed in one `Packet::Down` (keeps it within one datagram).
+pub const MAX_DOWN_LISTED: usize = 12;
+/// Deaths are shared in anti-entropy for this long after we learnt them: long enough for
+/// every member to sync with a few peers.
+pub const RECENT_DOWN_MS: u64 = 30_000;
 
 /// A start or stop asked of systemd and not yet confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,12 +205,15 @@ pub struct Node {
     pending: BTreeMap<String, Pending>,
     placement: Placement,
     dirty: bool,
+    last_reconcile: Option<Millis>,
     rumours: Vec<WireEntry>,
     asked: BTreeMap<Digest, Millis>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     actions: VecDeque<Action>,
     events: VecDeque<NodeEvent>,
     reported_duplicates: BTreeSet<(String, Vec<SocketAddr>)>,
+    /// Members we saw die recently, and when.
+    recent_down: BTreeMap<Identity, Millis>,
     drops: DropCounters,
     stats: Stats,
     next_tick: Millis,
@@ -256,12 +271,14 @@ impl Node {
             pending: BTreeMap::new(),
             placement: Placement::default(),
             dirty: true,
+            last_reconcile: None,
             rumours: Vec::new(),
             asked: BTreeMap::new(),
             transmits: VecDeque::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             reported_duplicates: BTreeSet::new(),
+            recent_down: BTreeMap::new(),
             drops: DropCounters::default(),
             stats: Stats::default(),
             next_tick: now,
@@ -292,6 +309,10 @@ impl Node {
             }
             Some(Packet::Swim(_)) => {}
             Some(Packet::Catalog(msg)) => self.handle_catalog(from, msg),
+            Some(Packet::Down(members)) => {
+                let members = members.into_iter().take(MAX_DOWN_LISTED).collect();
+                self.membership.apply_down(self.now, members);
+            }
             Some(Packet::Remote(msg)) => self.handle_remote(from, msg),
             None => {}
         }
@@ -373,8 +394,14 @@ impl Node {
         if self.left {
             return None;
         }
-        let m = self.membership.poll_timeout();
-        Some(m.map_or(self.next_tick, |m| m.min(self.next_tick)))
+        let mut t = self.next_tick;
+        if let Some(m) = self.membership.poll_timeout() {
+            t = t.min(m);
+        }
+        if self.dirty {
+            t = t.min(self.reconcile_due());
+        }
+        Some(t)
     }
 
     // ----- views -----
@@ -407,6 +434,23 @@ impl Node {
 
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// Units the driver must report systemd's state of after a (re)start: those whose
+    /// file we installed and those this member last reported. Until it does, the
+    /// cluster believes our previous boot's reports.
+    pub fn managed_units(&self) -> Vec<String> {
+        let me = &self.cfg.machine_id;
+        let mut v: BTreeSet<String> = self.installed.keys().cloned().collect();
+        v.extend(
+            self.catalog
+                .replica()
+                .reports
+                .keys()
+                .filter(|(m, _)| m == me)
+                .map(|(_, u)| u.clone()),
+        );
+        v.into_iter().collect()
     }
 
     /// Whether this member refused to take part (duplicate machine id).
@@ -569,6 +613,15 @@ impl Node {
                         reply: true,
                     },
                 );
+                let now = self.now;
+                self.recent_down
+                    .retain(|_, t| now.since(*t) < RECENT_DOWN_MS);
+                let down = self
+                    .membership
+                    .down_members(&self.recent_down, MAX_DOWN_LISTED);
+                if !down.is_empty() {
+                    self.send(peer, &Packet::Down(down));
+                }
             }
         }
         let missing = self.catalog.missing_texts();
@@ -676,13 +729,20 @@ impl Node {
         }
         if self.refused.is_some() {
             self.drain_membership();
+            self.dirty = false;
             return;
         }
-        if self.dirty {
+        if self.dirty && self.now >= self.reconcile_due() {
             self.dirty = false;
+            self.last_reconcile = Some(self.now);
             self.reconcile();
         }
         self.flush_rumours();
+    }
+
+    fn reconcile_due(&self) -> Millis {
+        self.last_reconcile
+            .map_or(self.now, |t| t.plus(RECONCILE_MIN_MS))
     }
 
     fn flush_rumours(&mut self) {
@@ -698,3 +758,6 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -187,6 +187,33 @@ fn three_agents_launch_a_unit_and_fail_it_over_when_its_member_dies() {
         })
     });
 
+    // The control socket is root's only, and garbage on it is refused, not fatal.
+    {
+        use std::io::{Read, Write};
+        use std::os::unix::fs::PermissionsExt;
+        let sock = members[0].endpoint().0;
+        let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&sock), 0o600);
+        let mut raw = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+        raw.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        raw.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3])
+            .expect("write");
+        let mut answer = Vec::new();
+        let _ = raw.read_to_end(&mut answer);
+        let mut r = &answer[..];
+        let reply: Response = shoal::control::protocol::read_frame(&mut r).expect("an answer");
+        assert!(
+            matches!(reply, Response::Error(ref e) if e.contains("exceeds")),
+            "{reply:?}"
+        );
+        let mut c = Client::connect(&members[0].endpoint()).expect("still serving");
+        assert!(matches!(
+            c.call(&Request::Hello),
+            Ok(Response::Hello { .. })
+        ));
+    }
+
     // A bad unit file is refused on the client side; the cluster is unchanged.
     let unit_dir = base.join("units");
     std::fs::create_dir_all(&unit_dir).expect("dir");

@@ -90,9 +90,13 @@ fn real_host_tests() {
         .output()
         .expect("nsenter");
     eprintln!(
-        "--- inside the host ---\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "--- inside the host ---\n{}",
+        // Indented, so the inner summary is not read as this binary's own.
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .chain(String::from_utf8_lossy(&out.stderr).lines())
+            .map(|line| format!("  | {line}\n"))
+            .collect::<String>()
     );
     drop(guard);
     assert!(out.status.success(), "a test failed inside the host");

@@ -232,16 +232,13 @@ fn setup(
         );
         node.handle_systemd_report(now, unit, status.clone());
     }
-    // What this member reported before it went down (a reboot empties /run) and no
-    // longer has: say so at once, or the others would wait on a copy that is gone.
-    let me = node.machine_id().to_string();
+    // What this member installed or reported before it went down (a reboot empties
+    // /run) and no longer has: say so at once, or the others would wait on a copy
+    // that is gone.
     let stale: Vec<String> = node
-        .catalog()
-        .replica()
-        .reports
-        .iter()
-        .filter(|((m, u), r)| *m == me && r.status.is_some() && !owned.contains(u))
-        .map(|((_, u), _)| u.clone())
+        .managed_units()
+        .into_iter()
+        .filter(|u| !owned.contains(u))
         .collect();
     for unit in stale {
         log::info!("{unit}: no longer on this member since it went down");

@@ -4,6 +4,7 @@
 //! status (0 ok, 1 something could not be placed or done, 2 bad input); nothing
 //! here calls `process::exit`, so tests run commands in-process.
 
+mod demo;
 mod input;
 mod offline;
 mod online;
@@ -48,6 +49,7 @@ CLUSTER COMMANDS (fleetctl's names; talk to the local agent's socket):
 PLACEMENT (with --machines: offline; without: against the live cluster):
     plan             Show where units would run
     why              Explain, member by member, where one unit can and cannot run
+    demo             The fleet chapter's scenarios, placed offline (no files needed)
 
 OTHER:
     help [COMMAND]   Show help for a command (also COMMAND --help)
@@ -112,6 +114,7 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
         "keygen" => crate::agent::keygen(out, err),
         "plan" => offline::plan(rest, &endpoint, out, err),
         "why" => offline::why(rest, &endpoint, out, err),
+        "demo" => demo::demo(out),
         "help" | "--help" | "-h" => help(
             rest.first().map(|s| s.to_string_lossy().into_owned()),
             out,
@@ -136,7 +139,7 @@ fn help(topic: Option<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 
         Some("agent") => crate::agent::AGENT_HELP,
         Some("keygen") => crate::agent::KEYGEN_HELP,
         Some(c) if online::help_of(c).is_some() => online::help_of(c).unwrap_or(HELP),
-
+        Some("demo") => demo::DEMO_HELP,
         Some(other) => {
             let _ = writeln!(err, "shoal: no help for {other:?}\n\n{HELP}");
             return EXIT_BAD_INPUT;

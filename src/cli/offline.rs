@@ -229,6 +229,21 @@ fn load_files(
             let _ = writeln!(err, "shoal: warning: {warning}");
         }
     }
+    // Nothing silently dropped: a running unit that is not among the units given
+    // plays no part in the plan, and the user should know.
+    for unit in running.keys() {
+        if !units.iter().any(|u| u.name.as_str() == unit) {
+            let file = args
+                .running
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let _ = writeln!(
+                err,
+                "shoal: warning: {file}: {unit} is not among the unit files given; ignored"
+            );
+        }
+    }
     Ok(World {
         members,
         running,

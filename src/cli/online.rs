@@ -864,6 +864,51 @@ mod tests {
     }
 
     #[test]
+    fn every_command_has_help_with_an_example() {
+        let commands = [
+            "submit",
+            "load",
+            "start",
+            "stop",
+            "unload",
+            "destroy",
+            "list-units",
+            "list-unit-files",
+            "list-machines",
+            "cat",
+            "status",
+            "journal",
+            "plan",
+            "why",
+            "agent",
+            "keygen",
+        ];
+        for c in commands {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let args = vec![OsString::from(c), OsString::from("--help")];
+            assert_eq!(crate::cli::run(args, &mut out, &mut err), EXIT_OK, "{c}");
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.starts_with(&format!("shoal {c}: ")), "{c}: {text}");
+            assert!(text.contains("EXAMPLE"), "{c} has no example");
+        }
+    }
+
+    #[test]
+    fn an_unreachable_agent_is_an_error_not_a_hang() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let args = ["--endpoint", "unix:///nonexistent/shoal.sock", "list-units"];
+        let code = crate::cli::run(
+            args.iter().map(OsString::from).collect(),
+            &mut out,
+            &mut err,
+        );
+        assert_eq!(code, EXIT_UNMET);
+        assert!(String::from_utf8(err)
+            .unwrap()
+            .contains("cannot reach the shoal agent"));
+    }
+
+    #[test]
     fn list_unit_files_and_list_machines_match_fleet() {
         let rows = unit_file_rows(&units(), &machines(), false);
         assert_eq!(

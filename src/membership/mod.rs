@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use foca::{Config, Foca, NoCustomBroadcast, PeriodicParams, PostcardCodec};
+use foca::{Config, Foca, Member, NoCustomBroadcast, PeriodicParams, PostcardCodec, State};
 
 pub use identity::{Identity, MAX_METADATA_BYTES};
 use outbox::Outbox;
@@ -54,6 +54,9 @@ pub struct Timing {
     pub gossip_period_ms: u64,
     /// How often to try reaching members we believe down (heals partitions).
     pub announce_down_period_ms: u64,
+    /// How often to announce to one live member and take its member list back: fills in
+    /// members a join storm's rumours missed.
+    pub announce_period_ms: u64,
 }
 
 impl Default for Timing {
@@ -64,6 +67,7 @@ impl Default for Timing {
             suspicion_ms_per_log: 1_000,
             gossip_period_ms: 200,
             announce_down_period_ms: 2_000,
+            announce_period_ms: 5_000,
         }
     }
 }
@@ -92,6 +96,10 @@ fn config(timing: &Timing, cluster_size: u32) -> Config {
     c.periodic_gossip = Some(PeriodicParams {
         frequency: Duration::from_millis(timing.gossip_period_ms),
         num_members: NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
+    });
+    c.periodic_announce = Some(PeriodicParams {
+        frequency: Duration::from_millis(timing.announce_period_ms),
+        num_members: NonZeroUsize::MIN,
     });
     c.periodic_announce_to_down_members = Some(PeriodicParams {
         frequency: Duration::from_millis(timing.announce_down_period_ms),
@@ -183,6 +191,33 @@ impl Membership {
         let mut v: Vec<Identity> = self.foca.iter_members().map(|m| m.id().clone()).collect();
         v.sort();
         v
+    }
+
+    /// Members of `among` we hold as down (at most `max`), to share in anti-entropy: a member that
+    /// missed the rumour of a death learns it from the next peer it syncs with, instead of
+    /// waiting until it probes the dead member itself.
+    pub fn down_members(
+        &self,
+        among: &BTreeMap<Identity, Millis>,
+        max: usize,
+    ) -> Vec<Member<Identity>> {
+        let mut v: Vec<Member<Identity>> = self
+            .foca
+            .iter_membership_state()
+            .filter(|m| m.state() == State::Down && among.contains_key(m.id()))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id().cmp(b.id()));
+        v.truncate(max);
+        v
+    }
+
+    /// Takes deaths another member reported (anything but `Down` is ignored: liveness is
+    /// only learnt from the members themselves or SWIM's own rumours).
+    pub fn apply_down(&mut self, now: Millis, members: Vec<Member<Identity>>) {
+        self.out.now = now;
+        let down = members.into_iter().filter(|m| m.state() == State::Down);
+        let _ = self.foca.apply_many(down, true, &mut self.out);
     }
 
     /// Machine ids claimed from more than one address among us and the live members.

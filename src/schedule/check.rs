@@ -119,9 +119,10 @@ impl fmt::Display for Violation {
 }
 
 impl Violation {
-    /// A member-independent phrase, so that waiting reasons can group members.
-    pub fn summary(&self) -> String {
-        match self {
+    /// A member-independent phrase, so that waiting reasons can group members, and
+    /// the unit it names, if any (listed once per group: "conflicts with a, b").
+    pub fn summary(&self) -> (String, Option<String>) {
+        let phrase = match self {
             Violation::Cycle { path } => format!("on a cycle {path}"),
             Violation::MachineIdMismatch { wanted } => format!("not MachineID={wanted}"),
             Violation::MachineIdAmbiguous { wanted, .. } => {
@@ -137,11 +138,16 @@ impl Violation {
                 PeerState::Elsewhere(_) => format!("MachineOf={peer} runs elsewhere"),
             },
             Violation::Conflicts { other, .. } | Violation::ConflictedBy { other, .. } => {
-                format!("conflicts with {other}")
+                return ("conflicts with".into(), Some(other.clone()))
             }
-            Violation::ReplacedBy { other, .. } => format!("replaced by {other}"),
-            Violation::Replaces { other, .. } => format!("replaces {other}, which stays"),
-        }
+            Violation::ReplacedBy { other, .. } => {
+                return ("replaced by".into(), Some(other.clone()))
+            }
+            Violation::Replaces { other, .. } => {
+                return ("still runs replaced unit".into(), Some(other.clone()))
+            }
+        };
+        (phrase, None)
     }
 }
 
@@ -263,15 +269,25 @@ pub(crate) fn waiting_reason(solver: &Solver<'_>, j: usize) -> String {
     if solver.members.is_empty() {
         return "no live members".to_string();
     }
-    let mut groups: Vec<(String, usize)> = Vec::new();
+    // (phrase, members, units named), in order of first appearance.
+    let mut groups: Vec<(String, usize, Vec<String>)> = Vec::new();
     let mut fits = 0usize;
     for m in 0..solver.members.len() {
         match first_violation(solver, j, m) {
             Some(v) => {
-                let phrase = v.summary();
-                match groups.iter_mut().find(|(p, _)| *p == phrase) {
-                    Some((_, n)) => *n += 1,
-                    None => groups.push((phrase, 1)),
+                let (phrase, unit) = v.summary();
+                let at = match groups.iter().position(|g| g.0 == phrase) {
+                    Some(at) => at,
+                    None => {
+                        groups.push((phrase, 0, Vec::new()));
+                        groups.len() - 1
+                    }
+                };
+                groups[at].1 += 1;
+                if let Some(unit) = unit {
+                    if !groups[at].2.contains(&unit) {
+                        groups[at].2.push(unit);
+                    }
                 }
             }
             None => fits += 1,
@@ -281,13 +297,29 @@ pub(crate) fn waiting_reason(solver: &Solver<'_>, j: usize) -> String {
         // Only reachable for a unit held back by ordering (a cycle), which sets its own reason.
         return "held back".to_string();
     }
-    // Most common first; the stable sort keeps member order among equals.
+    // Most common first; the stable sort keeps first-appearance order among equals.
     groups.sort_by_key(|g| std::cmp::Reverse(g.1));
     const SHOWN_MAX: usize = 3;
+    const UNITS_SHOWN_MAX: usize = 4;
     let mut parts: Vec<String> = groups
         .iter()
         .take(SHOWN_MAX)
-        .map(|(phrase, n)| format!("{phrase} ({n} member{})", if *n == 1 { "" } else { "s" }))
+        .map(|(phrase, n, units)| {
+            let members = format!("{n} member{}", if *n == 1 { "" } else { "s" });
+            if units.is_empty() {
+                return format!("{phrase} ({members})");
+            }
+            let mut named = units
+                .iter()
+                .take(UNITS_SHOWN_MAX)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if units.len() > UNITS_SHOWN_MAX {
+                named.push_str(&format!(" and {} more", units.len() - UNITS_SHOWN_MAX));
+            }
+            format!("{phrase} {named} ({members})")
+        })
         .collect();
     if groups.len() > SHOWN_MAX {
         parts.push(format!("{} more reasons", groups.len() - SHOWN_MAX));

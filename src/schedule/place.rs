@@ -116,6 +116,9 @@ struct JobIndex {
     static_slot: usize,
     /// `MachineOf` targets and replacers: placed before this job.
     deps: Vec<usize>,
+    /// Whether other units can rule a member out (MachineOf, Conflicts or Replaces in
+    /// either direction). Without, any member of the static set fits.
+    dynamic: bool,
 }
 
 /// The working state of one placement run (shared with `explain`).
@@ -133,6 +136,11 @@ pub(crate) struct Solver<'a> {
 
     pub(crate) occupants: Vec<Vec<usize>>,
     load: Vec<u32>,
+    /// Members by load: `levels[l]` holds the members with `l` units (any order), and
+    /// `level_slot[m]` is `m`'s index in its level. Lets a unit that may run anywhere
+    /// look only at the least-loaded members instead of all of them.
+    levels: Vec<Vec<usize>>,
+    level_slot: Vec<usize>,
     conflict_owned: Vec<PatternCounts>,
     conflict_matched: Vec<PatternCounts>,
     replace_owned: Vec<PatternCounts>,
@@ -180,6 +188,8 @@ impl<'a> Solver<'a> {
             running_on: Vec::new(),
             occupants: Vec::new(),
             load: Vec::new(),
+            levels: Vec::new(),
+            level_slot: Vec::new(),
             conflict_owned: Vec::new(),
             conflict_matched: Vec::new(),
             replace_owned: Vec::new(),
@@ -193,6 +203,8 @@ impl<'a> Solver<'a> {
         let n_members = solver.members.len();
         solver.occupants = vec![Vec::new(); n_members];
         solver.load = vec![0; n_members];
+        solver.levels = vec![(0..n_members).collect()];
+        solver.level_slot = (0..n_members).collect();
         solver.conflict_owned = vec![PatternCounts::default(); n_members];
         solver.conflict_matched = vec![PatternCounts::default(); n_members];
         solver.replace_owned = vec![PatternCounts::default(); n_members];
@@ -288,6 +300,11 @@ impl<'a> Solver<'a> {
             deps.sort_unstable();
             deps.dedup();
             entry.deps = deps;
+            entry.dynamic = !job.options.machine_of.is_empty()
+                || !entry.conflict_pids.is_empty()
+                || !entry.replace_pids.is_empty()
+                || !entry.matched_by_conflicts.is_empty()
+                || !entry.matched_by_replaces.is_empty();
         }
         // Static member sets, shared by jobs with the same MachineID and MachineMetadata.
         let mut slots: BTreeMap<StaticKey<'_>, usize> = BTreeMap::new();
@@ -418,9 +435,11 @@ impl<'a> Solver<'a> {
     /// Whether member `m` can run job `j` now: the indexed twin of `first_violation`.
     fn fits(&self, j: usize, m: usize) -> bool {
         let entry = &self.index[j];
-        if self.static_sets[entry.static_slot]
-            .binary_search(&m)
-            .is_err()
+        // Slot 0 is every member.
+        if entry.static_slot != 0
+            && self.static_sets[entry.static_slot]
+                .binary_search(&m)
+                .is_err()
         {
             return false;
         }
@@ -439,6 +458,17 @@ impl<'a> Solver<'a> {
     fn assign(&mut self, j: usize, m: usize) {
         let entry = &self.index[j];
         self.occupants[m].push(j);
+        let from = self.load[m] as usize;
+        let slot = self.level_slot[m];
+        self.levels[from].swap_remove(slot);
+        if let Some(&moved) = self.levels[from].get(slot) {
+            self.level_slot[moved] = slot;
+        }
+        if self.levels.len() == from + 1 {
+            self.levels.push(Vec::new());
+        }
+        self.level_slot[m] = self.levels[from + 1].len();
+        self.levels[from + 1].push(m);
         self.load[m] += 1;
         for &pid in &entry.conflict_pids {
             self.conflict_owned[m].add(pid);
@@ -535,8 +565,19 @@ impl<'a> Solver<'a> {
         match first_peer {
             // MachineOf: only the members of the first target can qualify.
             Some(&p) => self.best_of(j, &self.placed[p]),
+            // Slot 0 is every member: walk the load levels from the least loaded up.
+            None if entry.static_slot == 0 => {
+                self.levels.iter().find_map(|level| self.best_of(j, level))
+            }
             None => self.best_of(j, &self.static_sets[entry.static_slot]),
         }
+    }
+
+    /// Whether every candidate is known to be in `j`'s static set without looking:
+    /// the set is every member, or the candidates are that set itself.
+    fn statically_fitting(&self, j: usize, candidates: &[usize]) -> bool {
+        let slot = self.index[j].static_slot;
+        slot == 0 || std::ptr::eq(candidates, self.static_sets[slot].as_slice())
     }
 
     /// Members where a unit that `j` replaces runs now or is placed, sorted.
@@ -563,6 +604,21 @@ impl<'a> Solver<'a> {
     /// about ln(candidates) members are checked.
     fn best_of(&self, j: usize, candidates: &[usize]) -> Option<usize> {
         let unit_key = self.unit_keys[j];
+        if !self.index[j].dynamic && self.statically_fitting(j, candidates) {
+            // Nothing but the static set can rule a member out, and every candidate is
+            // in it: a plain arg-max, with no checks in the loop.
+            return candidates
+                .iter()
+                .map(|&m| {
+                    (
+                        self.load[m],
+                        std::cmp::Reverse(hash::score(unit_key, self.member_keys[m])),
+                        m,
+                    )
+                })
+                .min()
+                .map(|(_, _, m)| m);
+        }
         let mut best: Option<(u32, u64, usize)> = None;
         for &m in candidates {
             let load = self.load[m];

@@ -5,3 +5,4 @@ pub mod bench;
 pub mod demo;
 pub mod dist;
 pub mod hosts;
+pub mod sim;

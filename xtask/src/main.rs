@@ -1,6 +1,8 @@
-//! `cargo xtask`: repository chores (static builds, test hosts with real systemd, benchmarks, the demo).
+//! `cargo xtask`: repository chores (static builds, test hosts with real systemd, simulation sweeps, benchmarks, the demo).
 
-const USAGE: &str = "usage: cargo xtask (hosts COMMAND... | dist | bench [--quick] | demo [--keep])
+const USAGE: &str =
+    "usage: cargo xtask (hosts COMMAND... | dist | sim [--seeds N] [--first-seed S] [--figures]
+                    | bench [--quick] | demo [--keep])
   cargo xtask hosts help
   cargo xtask bench --help";
 
@@ -9,6 +11,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("hosts") => xtask::hosts::main(&args[1..]),
         Some("dist") => xtask::dist::main(&args[1..]),
+        Some("sim") => xtask::sim::main(&args[1..]),
         Some("bench") => xtask::bench::main(&args[1..]),
         Some("demo") => xtask::demo::main(&args[1..]),
         _ => Err(USAGE.to_string()),
