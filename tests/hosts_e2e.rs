@@ -686,6 +686,8 @@ fn failover(ctx: &mut Ctx) -> Result<()> {
         "failover: common@1 active on h{free} {:.2} s after h{killed} was killed",
         t0.elapsed().as_secs_f64()
     );
+    // The lost member is gone from every survivor's list-machines.
+    check_machines(ctx, true)?;
     let waiting = format!("example_0{killed}.service");
     let why = why(ctx, &waiting)?;
     let reason = format!("host=service_0{killed}");
