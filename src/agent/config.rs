@@ -385,6 +385,16 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_config_example_is_valid() {
+        let text = include_str!("../../deploy/shoal.conf.example");
+        let raw = parse_file("shoal.conf.example", text).unwrap();
+        let s = Settings::from_raw(&raw).unwrap();
+        assert_eq!(s.advertise, "10.77.0.1:4774".parse().unwrap());
+        assert_eq!(s.peers.len(), 2);
+        assert_eq!(s.key_file, PathBuf::from(DEFAULT_KEY_FILE));
+    }
+
+    #[test]
     fn key_files_hold_base64_or_hex_keys_first_one_sends() {
         let a = super::super::base64::encode(&[7u8; 32]);
         let text = format!("# rotated 2026-11\n{a}\n\n{}\n", "ab".repeat(32));

@@ -24,7 +24,9 @@ use crate::time::Millis;
 
 /// After a start-up with peers configured, starts wait this long for the cluster:
 /// a member that boots alone would otherwise place every unit on itself and start
-/// them all before hearing that the others run them (a whole-cluster power cut).
+/// them all before hearing that the others run them (a whole-cluster power cut, or a
+/// member rebooting while its units run elsewhere). Joining takes well under a
+/// second; the rest is two or three anti-entropy rounds to learn who runs what.
 pub const JOIN_GRACE: Duration = Duration::from_secs(3);
 /// The desired state is saved at most this often when it changed (and at once after
 /// a command).
@@ -60,8 +62,6 @@ pub struct Driver {
     /// Starts held during the join grace, released at `hold_until`.
     pub hold_until: Option<Instant>,
     pub held: BTreeSet<String>,
-    /// Configured peers other than this member: when all are live, the hold ends early.
-    pub peers_expected: usize,
     pub asks: BTreeMap<u64, (String, Sender<Response>)>,
     pub last_saved: u64,
     pub next_save: Instant,
@@ -140,18 +140,16 @@ impl Driver {
 
     /// Carries out everything the node has queued.
     async fn drain(&mut self) {
-        if let Some(t) = self.hold_until {
-            // Every configured peer in sight: one anti-entropy round brings what they run.
-            let live = self.node.live_members().len();
-            let soon = Instant::now() + Duration::from_millis(crate::node::ANTI_ENTROPY_MS);
-            if live >= self.peers_expected && soon < t {
-                self.hold_until = Some(soon);
-            }
-        }
         let release = self.hold_until.is_some_and(|t| Instant::now() >= t);
         if release {
             self.hold_until = None;
             let me = self.node.machine_id().to_string();
+            let live: BTreeSet<String> = self
+                .node
+                .live_members()
+                .into_iter()
+                .map(|i| i.machine)
+                .collect();
             for unit in std::mem::take(&mut self.held) {
                 let placed_here = self
                     .node
@@ -159,13 +157,25 @@ impl Driver {
                     .machines_of(&unit)
                     .iter()
                     .any(|m| m.0 == me);
-                if placed_here {
+                let elsewhere = self
+                    .node
+                    .catalog()
+                    .replica()
+                    .reports
+                    .iter()
+                    .any(|((m, u), r)| {
+                        *u == unit
+                            && *m != me
+                            && live.contains(m)
+                            && r.status.as_ref().is_some_and(Status::is_running)
+                    });
+                if placed_here && !elsewhere {
                     log::info!("starting {unit}");
                     let _ = self.orders.send(Order::Act(Action::Start { unit }));
                 } else {
-                    log::info!(
-                        "not starting {unit}: placed elsewhere now that the cluster is in sight"
-                    );
+                    // The node tries again after its retry delay if the unit is still
+                    // placed here and nobody runs it.
+                    log::info!("not starting {unit}: it runs or is placed elsewhere now that the cluster is in sight");
                 }
             }
         }

@@ -305,7 +305,6 @@ fn setup(
         tools,
         hold_until: others.then(|| Instant::now() + driver::JOIN_GRACE),
         held: Default::default(),
-        peers_expected: members.len().saturating_sub(1),
         asks: BTreeMap::new(),
         last_saved: fp,
         next_save: Instant::now() + driver::SAVE_PERIOD,

@@ -341,9 +341,12 @@ fn print_table(
 pub fn unit_rows(units: &[UnitInfo], machines: &[MachineInfo], full: bool) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for u in units.iter().filter(|u| u.dstate != "inactive") {
+        // A stopped copy on a member placement no longer gives the unit is about to be
+        // removed: noise. Anything that may still run is shown wherever it is.
         let mut shown: Vec<(String, String, String)> = u
             .runs
             .iter()
+            .filter(|r| u.machines.contains(&r.machine) || !matches!(r.active.as_str(), "inactive"))
             .map(|r| (r.machine.clone(), r.active.clone(), r.sub.clone()))
             .collect();
         for m in &u.machines {
