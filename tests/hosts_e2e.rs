@@ -755,13 +755,14 @@ fn moved_unit_stays(ctx: &mut Ctx) -> Result<()> {
     if now != Some(f.moved_to) {
         return Err(format!(
             "{} moved to h{} when h{} was killed, and {} when h{} came back; \
-             sticky placement keeps it on h{}: {placed:?}",
+             sticky placement keeps it on h{}: {placed:?}\n{}",
             f.moved,
             f.moved_to,
             f.killed,
             now.map_or("stopped".into(), |h| format!("back to h{h}")),
             f.killed,
-            f.moved_to
+            f.moved_to,
+            ctx.s.snapshot(&ha_units())
         ));
     }
     Ok(())
