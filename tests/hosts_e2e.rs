@@ -26,6 +26,8 @@
 //! `harness = false`: prints libtest-like lines and `N passed, M failed`.
 //! It needs root and this machine's tools; where hosts cannot be made it
 //! FAILS, unless `SHOAL_SKIP_HOSTS=1`, which skips with a loud banner.
+//! About 40 s plus the static build; `SHOAL_BIN=PATH` uses a static binary
+//! built elsewhere instead of building one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
