@@ -244,6 +244,10 @@ fn setup(
         log::info!("{unit}: no longer on this member since it went down");
         node.handle_systemd_report(now, &unit, None);
     }
+    // Saved before anything is sent: the restored boot number is now used up, so a
+    // crash a moment from now cannot make the next start reuse it (and with it
+    // report versions the others already hold, which they would then ignore).
+    persist::save(&node, &s.data_dir);
     let (orders, orders_rx) = mpsc::channel();
     let _ = orders.send(executor::Order::Watch(
         adopted.into_iter().map(|(u, _)| u).collect(),

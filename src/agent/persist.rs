@@ -84,12 +84,13 @@ pub fn save(node: &Node, data_dir: &Path) -> bool {
     }
 }
 
-/// A cheap fingerprint of what the snapshot must keep: the desired units and this
-/// member's own reports. Periodic saves happen only when it changes (tombstone ages
+/// A cheap fingerprint of what the snapshot must keep: the boot number, the desired
+/// units and this member's own reports. Periodic saves happen only when it changes (tombstone ages
 /// change every instant and are not worth a disk write on their own).
 pub fn fingerprint(node: &Node) -> u64 {
     use std::hash::Hasher;
     let mut h = siphasher::sip::SipHasher13::new_with_keys(0, 0);
+    h.write_u64(node.identity().boot);
     let replica = node.catalog().replica();
     h.write(&postcard::to_allocvec(&replica.units).unwrap_or_default());
     for ((member, unit), r) in &replica.reports {
