@@ -193,7 +193,7 @@ pub(crate) fn first_violation(solver: &Solver<'_>, j: usize, m: usize) -> Option
     for peer in &options.machine_of {
         let peer_state = match solver.job_index.get(peer.as_str()) {
             None => PeerState::NotStarted,
-            Some(&p) => match &solver.placed[p] {
+            Some(p) => match &solver.placed[p] {
                 placed if placed.is_empty() => PeerState::NotPlaced,
                 placed if placed.contains(&m) => continue,
                 placed => PeerState::Elsewhere(

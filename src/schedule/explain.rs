@@ -37,7 +37,7 @@ pub fn explain(
 ) -> Option<Explanation> {
     let mut solver = Solver::new(members, jobs, running);
     solver.solve();
-    let j = *solver.job_index.get(unit)?;
+    let j = solver.job_index.get(unit)?;
     let verdicts = (0..solver.members.len())
         .map(|m| {
             let verdict = if solver.placed[j].contains(&m) {

@@ -7,6 +7,7 @@ pub mod check;
 pub mod explain;
 pub mod hash;
 pub mod member;
+mod names;
 pub mod place;
 
 pub use check::{PeerState, Violation};

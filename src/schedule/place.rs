@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::check::waiting_reason;
 use super::hash;
 use super::member::{MachineId, Member};
+use super::names::NameIndex;
 use crate::unit::FleetOptions;
 
 /// A unit to place: one whose target state is `loaded` or `launched`.
@@ -127,7 +128,7 @@ pub(crate) struct Solver<'a> {
     member_keys: Vec<u64>,
     member_index: BTreeMap<&'a str, usize>,
     pub(crate) jobs: Vec<&'a Job>,
-    pub(crate) job_index: BTreeMap<&'a str, usize>,
+    pub(crate) job_index: NameIndex<'a>,
     unit_keys: Vec<u64>,
     index: Vec<JobIndex>,
     static_sets: Vec<Vec<usize>>,
@@ -159,8 +160,20 @@ impl<'a> Solver<'a> {
         members.dedup_by(|a, b| a.id == b.id);
         let mut jobs: Vec<&Job> = jobs.iter().collect();
         jobs.sort_by(|a, b| (a.seq, &a.name).cmp(&(b.seq, &b.name)));
-        let mut seen = BTreeSet::new();
-        jobs.retain(|job| seen.insert(job.name.as_str()));
+        let (mut job_index, duplicates) = NameIndex::build(jobs.iter().map(|j| j.name.as_str()));
+        if !duplicates.is_empty() {
+            // A name given twice: the first in placement order counts.
+            let mut keep = vec![true; jobs.len()];
+            for d in duplicates {
+                keep[d] = false;
+            }
+            let mut at = 0;
+            jobs.retain(|_| {
+                at += 1;
+                keep[at - 1]
+            });
+            job_index = NameIndex::build(jobs.iter().map(|j| j.name.as_str())).0;
+        }
 
         let member_keys = members
             .iter()
@@ -170,11 +183,6 @@ impl<'a> Solver<'a> {
             .iter()
             .enumerate()
             .map(|(i, m)| (m.id.as_str(), i))
-            .collect();
-        let job_index: BTreeMap<&str, usize> = jobs
-            .iter()
-            .enumerate()
-            .map(|(i, j)| (j.name.as_str(), i))
             .collect();
         let unit_keys = jobs.iter().map(|j| hash::unit_key(&j.name)).collect();
 
@@ -209,20 +217,20 @@ impl<'a> Solver<'a> {
         solver.conflict_matched = vec![PatternCounts::default(); n_members];
         solver.replace_owned = vec![PatternCounts::default(); n_members];
         solver.replace_matched = vec![PatternCounts::default(); n_members];
-        solver.running_on = solver
-            .jobs
-            .iter()
-            .map(|job| {
-                let mut on: Vec<usize> = running
-                    .get(&job.name)
-                    .into_iter()
-                    .flatten()
+        // Both sorted by name: one merge walk instead of a lookup per job.
+        solver.running_on = vec![Vec::new(); solver.jobs.len()];
+        let mut reports = running.iter().peekable();
+        for (name, j) in solver.job_index.iter() {
+            while reports.next_if(|(r, _)| r.as_str() < name).is_some() {}
+            if let Some((_, on)) = reports.next_if(|(r, _)| r.as_str() == name) {
+                let mut on: Vec<usize> = on
+                    .iter()
                     .filter_map(|id| solver.member_index.get(id.as_str()).copied())
                     .collect();
                 on.sort_unstable();
-                on
-            })
-            .collect();
+                solver.running_on[j] = on;
+            }
+        }
         solver.build_index();
         solver
     }
@@ -263,12 +271,7 @@ impl<'a> Solver<'a> {
         for (pids, is_conflict) in [(&conflict_pids, true), (&replace_pids, false)] {
             for &pid in pids {
                 let (glob, prefix) = &patterns[pid as usize];
-                let in_range = self.job_index.range::<str, _>((
-                    std::ops::Bound::Included(prefix.as_str()),
-                    std::ops::Bound::Unbounded,
-                ));
-                for (name, &j) in in_range.take_while(|(name, _)| name.starts_with(prefix.as_str()))
-                {
+                for (name, j) in self.job_index.with_prefix(prefix.as_str()) {
                     if glob.matches(name) {
                         if is_conflict {
                             index[j].matched_by_conflicts.push(pid);
@@ -291,7 +294,7 @@ impl<'a> Solver<'a> {
                 .options
                 .machine_of
                 .iter()
-                .filter_map(|peer| self.job_index.get(peer.as_str()).copied())
+                .filter_map(|peer| self.job_index.get(peer.as_str()))
                 .filter(|&p| p != j)
                 .collect();
             for pid in &entry.matched_by_replaces {
@@ -445,7 +448,7 @@ impl<'a> Solver<'a> {
         }
         for peer in &self.jobs[j].options.machine_of {
             match self.job_index.get(peer.as_str()) {
-                Some(&p) if self.placed[p].binary_search(&m).is_ok() => {}
+                Some(p) if self.placed[p].binary_search(&m).is_ok() => {}
                 _ => return false,
             }
         }
@@ -564,11 +567,12 @@ impl<'a> Solver<'a> {
             .and_then(|p| self.job_index.get(p.as_str()));
         match first_peer {
             // MachineOf: only the members of the first target can qualify.
-            Some(&p) => self.best_of(j, &self.placed[p]),
+            Some(p) => self.best_of(j, &self.placed[p]),
             // Slot 0 is every member: walk the load levels from the least loaded up.
-            None if entry.static_slot == 0 => {
-                self.levels.iter().find_map(|level| self.best_of(j, level))
-            }
+            None if entry.static_slot == 0 => self
+                .levels
+                .iter()
+                .find_map(|level| self.best_in_level(j, level)),
             None => self.best_of(j, &self.static_sets[entry.static_slot]),
         }
     }
@@ -602,6 +606,24 @@ impl<'a> Solver<'a> {
     /// best so far (lower load, or equal load and higher score). Scores cost a few
     /// instructions and checks are the costly part, so on a level of equal loads only
     /// about ln(candidates) members are checked.
+    /// [`Self::best_of`] for members that all carry the same load (one load level): a
+    /// unit nothing can rule out takes the highest score with no comparison of loads.
+    fn best_in_level(&self, j: usize, level: &[usize]) -> Option<usize> {
+        if self.index[j].dynamic {
+            return self.best_of(j, level);
+        }
+        let unit_key = self.unit_keys[j];
+        let mut best: Option<(u64, usize)> = None;
+        for &m in level {
+            let score = hash::score(unit_key, self.member_keys[m]);
+            // Ties (a 64-bit collision) go to the lower member index, as in best_of.
+            if best.is_none_or(|(s, b)| score > s || (score == s && m < b)) {
+                best = Some((score, m));
+            }
+        }
+        best.map(|(_, m)| m)
+    }
+
     fn best_of(&self, j: usize, candidates: &[usize]) -> Option<usize> {
         let unit_key = self.unit_keys[j];
         if !self.index[j].dynamic && self.statically_fitting(j, candidates) {
