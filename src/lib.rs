@@ -3,8 +3,10 @@
 //! The library holds every pure decision (parsing, placement, ...); the binary
 //! in `main.rs` is the command line around it. See ARCHITECTURE.md for the map.
 
+pub mod agent;
 pub mod catalog;
 pub mod cli;
+pub mod control;
 pub mod membership;
 pub mod node;
 pub mod schedule;

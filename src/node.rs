@@ -14,6 +14,7 @@
 
 mod command;
 mod reconcile;
+mod remote;
 mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -29,6 +30,7 @@ use crate::time::Millis;
 use crate::wire::{self, DropCounters, KeyRing, NonceSource, ReplayGuard};
 
 pub use command::{Command, CommandError};
+pub use remote::{Query, RemoteEvent, RemoteMsg, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES};
 pub use snapshot::SnapshotError;
 
 /// How often the periodic work runs (anti-entropy, text fetches, retries, expiry).
@@ -171,6 +173,8 @@ enum Packet {
     Catalog(Msg),
     /// Members the sender holds as down (membership anti-entropy).
     Down(Vec<foca::Member<Identity>>),
+    /// Status/journal queries (added last: older members drop it as undecodable).
+    Remote(RemoteMsg),
 }
 
 /// Most members listed in one `Packet::Down` (keeps it within one datagram).
@@ -222,6 +226,7 @@ pub struct Node {
     refused: Option<String>,
     leaving_since: Option<Millis>,
     left: bool,
+    remote: remote::Remote,
 }
 
 impl Node {
@@ -287,6 +292,7 @@ impl Node {
             refused: None,
             leaving_since: None,
             left: false,
+            remote: remote::Remote::default(),
         };
         node.handle_timeout(now);
         node
@@ -316,6 +322,7 @@ impl Node {
                 let members = members.into_iter().take(MAX_DOWN_LISTED).collect();
                 self.membership.apply_down(self.now, members);
             }
+            Some(Packet::Remote(msg)) => self.handle_remote(from, msg),
             None => {}
         }
         self.after_input();
@@ -469,6 +476,24 @@ impl Node {
     }
 
     // ----- internals -----
+
+    /// Publishes this member's reports again under its current boot: the others count
+    /// only reports from a member's current boot, so reports from before a rejoin
+    /// would otherwise stop counting while the units still run here.
+    fn restamp_reports(&mut self) {
+        let me = self.cfg.machine_id.clone();
+        let own: Vec<(String, Option<Status>)> = self
+            .catalog
+            .replica()
+            .reports
+            .iter()
+            .filter(|((m, _), r)| *m == me && r.version.boot < self.boot)
+            .map(|((_, unit), r)| (unit.clone(), r.status.clone()))
+            .collect();
+        for (unit, status) in own {
+            self.write_report(&unit, status);
+        }
+    }
 
     fn write_report(&mut self, unit: &str, status: Option<Status>) {
         self.report_counter += 1;
@@ -641,6 +666,7 @@ impl Node {
         if self.pending.len() != before {
             self.dirty = true;
         }
+        self.expire_remote();
         let units_before = self.catalog.replica().units.len();
         self.catalog.expire(self.now);
         if self.catalog.replica().units.len() != units_before {
@@ -681,7 +707,12 @@ impl Node {
                 membership::Event::Active => {
                     self.active_since.get_or_insert(self.now);
                 }
-                membership::Event::Rejoined(id) => self.boot = self.boot.max(id.boot),
+                membership::Event::Rejoined(id) => {
+                    if id.boot > self.boot {
+                        self.boot = id.boot;
+                        self.restamp_reports();
+                    }
+                }
                 membership::Event::Renamed(..)
                 | membership::Event::Idle
                 | membership::Event::Defunct => {}

@@ -10,14 +10,20 @@ use std::path::PathBuf;
 use super::input::{load_machines, load_running, load_units, InputError};
 use super::output::{json_string, Table};
 use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
-use crate::schedule::{explain, place, Decision, Job, Member, Running};
-use crate::unit::Unit;
+use crate::control::{Client, Endpoint, Request, Response};
+use crate::schedule::{explain, place, Decision, Job, MachineId, Member, Metadata, Running};
+use crate::unit::{parse_unit, Unit};
 
 pub const PLAN_HELP: &str = "\
 shoal plan: show where units would run, without a cluster
 
 USAGE:
     shoal plan --machines FILE [--running FILE] [--json] [-l] UNITFILE...
+    shoal plan [--json] [-l] [UNITFILE...]      (against the live cluster)
+
+Without --machines, plan asks the local agent for the live members, what runs
+where and the cluster's placed units, and adds UNITFILE... after them: what
+would happen if they were started now.
 
 Units are started in the order given, as `fleetctl start a b c` does. A path
 such as dir/common@2.service that does not exist is made from the template
@@ -44,6 +50,7 @@ shoal why: explain, member by member, where one unit can and cannot run
 
 USAGE:
     shoal why UNIT --machines FILE [--running FILE] [-l] UNITFILE...
+    shoal why UNIT [-l] [UNITFILE...]           (against the live cluster)
 
 UNITFILE... are all the units started, in order (UNIT among them), as for
 `shoal plan`. For each member, why prints `chosen`, `eligible` or the first
@@ -51,6 +58,10 @@ constraint that rules the member out.
 
 EXIT STATUS:
     0 the unit is placed, 1 it cannot be placed, 2 bad input
+
+EXAMPLE:
+    shoal why db.service                 # a unit of the live cluster
+    shoal why web.service --machines deploy/examples/machines.txt web.service
 ";
 
 /// What `plan` and `why` read from their arguments.
@@ -110,18 +121,100 @@ impl World {
     }
 }
 
-/// Checks that the arguments name what every offline command needs.
+/// Checks that the arguments name what every offline command needs (against the live
+/// cluster, the cluster's own units are enough).
 fn check_required(args: &OfflineArgs, unit_files: &[String]) -> Result<(), String> {
-    if args.machines.is_none() {
-        return Err("--machines FILE is required (one member a line: `ID [key=value,...]`)".into());
-    }
-    if unit_files.is_empty() {
+    if args.machines.is_some() && unit_files.is_empty() {
         return Err("no unit files given".into());
     }
     Ok(())
 }
 
+/// The live cluster's members, what runs where, and its placed units in start order,
+/// followed by `unit_files` (which replace cluster units of the same name).
+fn live_world(
+    endpoint: &Endpoint,
+    unit_files: &[String],
+    err: &mut dyn Write,
+) -> Result<World, (i32, String)> {
+    let fail = |e: String| (EXIT_UNMET, e);
+    let mut client = Client::connect(endpoint).map_err(|e| {
+        fail(format!(
+            "without --machines FILE, the live cluster is asked: {e}"
+        ))
+    })?;
+    let mut call = |req: Request| match client.call(&req) {
+        Ok(Response::Error(e)) | Err(e) => Err((EXIT_UNMET, e)),
+        Ok(r) => Ok(r),
+    };
+    let Response::Machines(machines) = call(Request::ListMachines)? else {
+        return Err(fail("unexpected answer to list-machines".into()));
+    };
+    let Response::Units(mut infos) = call(Request::ListUnits)? else {
+        return Err(fail("unexpected answer to list-units".into()));
+    };
+    let members = machines
+        .iter()
+        .map(|m| Member {
+            id: MachineId(m.id.clone()),
+            metadata: Metadata::parse(&m.metadata).unwrap_or_default(),
+        })
+        .collect();
+    let mut running = Running::new();
+    for u in &infos {
+        for r in &u.runs {
+            if matches!(
+                r.active.as_str(),
+                "active" | "activating" | "deactivating" | "reloading"
+            ) {
+                running
+                    .entry(u.name.clone())
+                    .or_default()
+                    .insert(MachineId(r.machine.clone()));
+            }
+        }
+    }
+    let given = load_units(unit_files).map_err(|e| (EXIT_BAD_INPUT, e.to_string()))?;
+    infos.sort_by_key(|u| u.seq);
+    let mut units = Vec::new();
+    for u in infos.iter().filter(|u| u.dstate != "inactive") {
+        if given.iter().any(|g| g.name.as_str() == u.name) {
+            continue;
+        }
+        let Response::Text(text) = call(Request::Cat {
+            name: u.name.clone(),
+        })?
+        else {
+            return Err(fail("unexpected answer to cat".into()));
+        };
+        match parse_unit(&u.name, &u.name, &text) {
+            Ok(unit) => units.push(unit),
+            Err(e) => {
+                let _ = writeln!(err, "shoal: warning: cluster unit {e}");
+            }
+        }
+    }
+    units.extend(given);
+    Ok(World {
+        members,
+        running,
+        units,
+    })
+}
+
 fn load(
+    args: &OfflineArgs,
+    unit_files: &[String],
+    endpoint: &Endpoint,
+    err: &mut dyn Write,
+) -> Result<World, (i32, String)> {
+    if args.machines.is_none() {
+        return live_world(endpoint, unit_files, err);
+    }
+    load_files(args, unit_files, err).map_err(|e| (EXIT_BAD_INPUT, e.to_string()))
+}
+
+fn load_files(
     args: &OfflineArgs,
     unit_files: &[String],
     err: &mut dyn Write,
@@ -167,7 +260,12 @@ fn usage_error(err: &mut dyn Write, message: &str, help: &str) -> i32 {
     EXIT_BAD_INPUT
 }
 
-pub fn plan(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn plan(
+    args: Vec<OsString>,
+    endpoint: &Endpoint,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let args = match parse_args(args) {
         Ok(args) => args,
         Err(message) => return usage_error(err, &message, PLAN_HELP),
@@ -175,11 +273,11 @@ pub fn plan(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i3
     if let Err(message) = check_required(&args, &args.positional) {
         return usage_error(err, &message, PLAN_HELP);
     }
-    let world = match load(&args, &args.positional, err) {
+    let world = match load(&args, &args.positional, endpoint, err) {
         Ok(world) => world,
-        Err(e) => {
+        Err((code, e)) => {
             let _ = writeln!(err, "shoal: {e}");
-            return EXIT_BAD_INPUT;
+            return code;
         }
     };
     let placement = place(&world.members, &world.jobs(), &world.running);
@@ -238,7 +336,12 @@ pub fn plan(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i3
     }
 }
 
-pub fn why(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn why(
+    args: Vec<OsString>,
+    endpoint: &Endpoint,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let args = match parse_args(args) {
         Ok(args) => args,
         Err(message) => return usage_error(err, &message, WHY_HELP),
@@ -249,15 +352,18 @@ pub fn why(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
     if let Err(message) = check_required(&args, unit_files) {
         return usage_error(err, &message, WHY_HELP);
     }
-    let world = match load(&args, unit_files, err) {
+    let world = match load(&args, unit_files, endpoint, err) {
         Ok(world) => world,
-        Err(e) => {
+        Err((code, e)) => {
             let _ = writeln!(err, "shoal: {e}");
-            return EXIT_BAD_INPUT;
+            return code;
         }
     };
     let Some(explanation) = explain(&world.members, &world.jobs(), &world.running, unit) else {
-        let _ = writeln!(err, "shoal: {unit} is not among the unit files given");
+        let _ = writeln!(
+            err,
+            "shoal: {unit} is not among the units given or the cluster's"
+        );
         return EXIT_BAD_INPUT;
     };
     let short = |id: &crate::schedule::MachineId| {

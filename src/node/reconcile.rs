@@ -15,8 +15,18 @@ use crate::schedule::{self, Decision, Job, MachineId, Member, Metadata, Running}
 impl Node {
     /// Placement inputs as this member sees them: members (one per machine id: the lowest
     /// address wins a duplicate), and who runs what among them.
-    fn view(&self) -> (Vec<Member>, Running) {
-        let mut by_machine: BTreeMap<String, (std::net::SocketAddr, String)> = BTreeMap::new();
+    ///
+    /// Two views of who runs what. `current` counts a report only if it comes from the
+    /// member's current boot: after a member restarts (or rejoins once declared down),
+    /// what it said before is history, and letting placement's stickiness count it would
+    /// let a returning member claim back units that moved away (after a reboot its
+    /// systemd runs none of them). `claimed` also counts older reports: until a restarted
+    /// member has said what it runs now, nobody else starts those units, since an agent
+    /// that restarted (not its host) still runs them. A member re-stamps its reports when
+    /// its boot changes, so the two views agree again within a round of gossip.
+    fn view(&self) -> (Vec<Member>, Running, Running) {
+        // machine id -> (address, metadata, boot) of the identity that represents it.
+        let mut by_machine: BTreeMap<String, (std::net::SocketAddr, String, u64)> = BTreeMap::new();
         let me = self.membership.identity().clone();
         for id in self
             .membership
@@ -24,18 +34,20 @@ impl Node {
             .into_iter()
             .chain(std::iter::once(me))
         {
-            let slot = by_machine
-                .entry(id.machine.clone())
-                .or_insert((id.addr, id.metadata.clone()));
+            let slot = by_machine.entry(id.machine.clone()).or_insert((
+                id.addr,
+                id.metadata.clone(),
+                id.boot,
+            ));
             if id.addr < slot.0 {
-                *slot = (id.addr, id.metadata);
+                *slot = (id.addr, id.metadata, id.boot);
             }
         }
         // Most members share a few metadata strings: parse each once.
         let mut parsed: BTreeMap<&str, Metadata> = BTreeMap::new();
         let members: Vec<Member> = by_machine
             .iter()
-            .map(|(m, (_, meta))| Member {
+            .map(|(m, (_, meta, _))| Member {
                 id: MachineId(m.clone()),
                 metadata: parsed
                     .entry(meta.as_str())
@@ -43,21 +55,26 @@ impl Node {
                     .clone(),
             })
             .collect();
-        let mut running = Running::new();
+        let mut current = Running::new();
+        let mut claimed = Running::new();
         for ((member, unit), r) in &self.catalog.replica().reports {
-            if by_machine.contains_key(member) && r.status.as_ref().is_some_and(Status::is_running)
-            {
-                running
-                    .entry(unit.clone())
-                    .or_default()
-                    .insert(MachineId(member.clone()));
+            let Some(&(_, _, boot)) = by_machine.get(member) else {
+                continue;
+            };
+            if !r.status.as_ref().is_some_and(Status::is_running) {
+                continue;
             }
+            let id = MachineId(member.clone());
+            if r.version.boot >= boot {
+                current.entry(unit.clone()).or_default().insert(id.clone());
+            }
+            claimed.entry(unit.clone()).or_default().insert(id);
         }
-        (members, running)
+        (members, current, claimed)
     }
 
     pub(super) fn reconcile(&mut self) {
-        let (members, running) = self.view();
+        let (members, running, claimed) = self.view();
         let mut jobs = Vec::new();
         let mut waiting = BTreeMap::new();
         let mut globals = BTreeSet::new();
@@ -100,10 +117,12 @@ impl Node {
         let mut placement = schedule::place(&members, &jobs, &running);
         placement.units.extend(waiting);
         self.placement = placement;
-        self.decide(&running, &globals);
+        self.decide(&claimed, &globals);
     }
 
-    fn decide(&mut self, running: &Running, globals: &BTreeSet<String>) {
+    /// `claimed`: who may be running each unit (see [`Node::view`]); a non-global unit
+    /// starts here only when no other live member may be running it.
+    fn decide(&mut self, claimed: &Running, globals: &BTreeSet<String>) {
         let me = MachineId(self.cfg.machine_id.clone());
         let leaving = self.leaving_since.is_some();
         let mut names: BTreeSet<String> = self.catalog.replica().units.keys().cloned().collect();
@@ -151,7 +170,7 @@ impl Node {
                 && !running_here
                 && !matches!(pending, Some(Pending::Start(_)))
             {
-                let others_run = running
+                let others_run = claimed
                     .get(&name)
                     .is_some_and(|on| on.iter().any(|m| *m != me));
                 if globals.contains(&name) || !others_run {

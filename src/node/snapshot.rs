@@ -64,6 +64,18 @@ impl Node {
 
     /// A member starting again from its snapshot, with the next boot number.
     pub fn restore(cfg: NodeConfig, now: Millis, bytes: &[u8]) -> Result<Node, SnapshotError> {
+        Node::restore_with(cfg, now, bytes, |_| true)
+    }
+
+    /// [`Node::restore`], keeping as installed only the units for which `still_installed`
+    /// holds: unit files live on tmpfs, so after a reboot systemd has none of them and
+    /// they must be installed again before they can start.
+    pub fn restore_with(
+        cfg: NodeConfig,
+        now: Millis,
+        bytes: &[u8],
+        still_installed: impl Fn(&str) -> bool,
+    ) -> Result<Node, SnapshotError> {
         let (&format, body) = bytes
             .split_first()
             .ok_or(SnapshotError::Corrupt("empty".into()))?;
@@ -76,7 +88,11 @@ impl Node {
             return Err(SnapshotError::OtherMachine(s.machine));
         }
         let catalog = Catalog::restore(now, cfg.tombstone_ttl_ms, s.catalog);
-        let installed: BTreeMap<String, Digest> = s.installed.into_iter().collect();
+        let installed: BTreeMap<String, Digest> = s
+            .installed
+            .into_iter()
+            .filter(|(name, _)| still_installed(name))
+            .collect();
         Ok(Node::start(
             cfg,
             now,

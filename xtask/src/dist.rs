@@ -74,11 +74,19 @@ pub fn build() -> Result<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let bin = target_dir.join(TARGET).join("release").join("shoal");
-    let bytes = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
-    if has_interpreter(&bytes)? {
+    check_static(&bin)?;
+    Ok(bin)
+}
+
+/// An error unless `bin` is a static ELF64 binary (the test hosts have no
+/// musl loader, and the point of shoal is one file to copy).
+pub fn check_static(bin: &Path) -> Result<()> {
+    let bytes = std::fs::read(bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    let dynamic = has_interpreter(&bytes).map_err(|e| format!("{}: {e}", bin.display()))?;
+    if dynamic {
         return Err(format!("{} is dynamically linked", bin.display()));
     }
-    Ok(bin)
+    Ok(())
 }
 
 /// Whether an ELF64 little-endian file asks for a dynamic loader (has a
@@ -113,7 +121,7 @@ fn has_interpreter(elf: &[u8]) -> Result<bool> {
 
 /// Copies `bin` into `dir` as `shoal` through a temporary name and a rename,
 /// so a host never sees a half-written binary.
-fn install(bin: &Path, dir: &Path) -> Result<PathBuf> {
+pub fn install(bin: &Path, dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let tmp = dir.join(".shoal.tmp");
     let dest = dir.join("shoal");

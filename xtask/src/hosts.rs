@@ -17,6 +17,7 @@ mod rootfs;
 mod run;
 
 pub use machine::{Machine, HOST_PATH};
+pub use run::run as run_cmd;
 pub use run::Result;
 
 use std::fs;
@@ -57,9 +58,16 @@ impl Cluster {
         })
     }
 
-    /// The default cluster `shoal` under `$SHOAL_HOSTS_DIR`.
+    /// The cluster `$SHOAL_HOSTS_CLUSTER` (default `shoal`) under
+    /// `$SHOAL_HOSTS_DIR`: another name lets a demo or benchmark run
+    /// beside a developer's cluster and still be driven by `hosts exec`.
     pub fn from_env() -> Result<Cluster> {
-        Cluster::new(&base_dir(), "shoal")
+        let name = std::env::var("SHOAL_HOSTS_CLUSTER").unwrap_or_else(|_| "shoal".into());
+        Cluster::new(&base_dir(), &name)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn dir(&self) -> PathBuf {
@@ -329,7 +337,8 @@ pub const USAGE: &str = "usage: cargo xtask hosts COMMAND
   loss I PCT      drop PCT% of host I's packets each way
   kill I          power loss: SIGKILL host I's PID 1
   stop I | start I  clean shutdown / boot again (the disk is kept)
-env: SHOAL_HOSTS_DIR (default /var/tmp/shoal-hosts), SHOAL_HOSTS_MIRROR";
+env: SHOAL_HOSTS_DIR (default /var/tmp/shoal-hosts), SHOAL_HOSTS_MIRROR,
+     SHOAL_HOSTS_CLUSTER (default shoal)";
 
 fn num(arg: Option<&String>, what: &str) -> Result<u32> {
     arg.ok_or_else(|| format!("missing {what}\n{USAGE}"))?

@@ -1,6 +1,10 @@
-//! `cargo xtask`: repository chores (static builds, test hosts with real systemd).
+//! `cargo xtask`: repository chores (static builds, test hosts with real systemd, simulation sweeps, benchmarks, the demo).
 
-const USAGE: &str = "usage: cargo xtask (hosts COMMAND... | dist | sim [--seeds N] [--first-seed S] [--figures])\n  cargo xtask hosts help";
+const USAGE: &str =
+    "usage: cargo xtask (hosts COMMAND... | dist | sim [--seeds N] [--first-seed S] [--figures]
+                    | bench [--quick] | demo [--keep])
+  cargo xtask hosts help
+  cargo xtask bench --help";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -8,6 +12,8 @@ fn main() {
         Some("hosts") => xtask::hosts::main(&args[1..]),
         Some("dist") => xtask::dist::main(&args[1..]),
         Some("sim") => xtask::sim::main(&args[1..]),
+        Some("bench") => xtask::bench::main(&args[1..]),
+        Some("demo") => xtask::demo::main(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     if let Err(e) = result {

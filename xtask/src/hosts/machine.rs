@@ -70,11 +70,14 @@ impl Machine {
     }
 
     /// The container's machine-id (32 hex), derived from the cluster and host
-    /// number so it is stable across boots and readable in logs.
+    /// number so it is stable across boots and readable in logs. The host
+    /// number is in the first 8 characters, the short id that `list-units`
+    /// and `list-machines` show (`00010002...` style, tag then host), so
+    /// members are told apart there too.
     pub fn uuid(&self) -> String {
         format!(
-            "5ea10000-{:04x}-4000-8000-{:012x}",
-            self.cluster_tag, self.i
+            "{:04x}{:04x}-5ea1-4000-8000-{:012x}",
+            self.cluster_tag, self.i, self.i
         )
     }
 

@@ -1,0 +1,376 @@
+//! The event loop: feeds the node datagrams, time, systemd reports and control
+//! requests, and carries out what it polls (datagrams, systemd actions, events).
+//!
+//! The loop owns the [`Node`]; everything else (the UDP receiver, control
+//! connections, the systemd executor thread, signals, local commands) talks to it
+//! through one inbox of [`Input`]s, so the node is never shared.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use smol::channel::{Receiver, Sender};
+use smol::Async;
+
+use super::executor::Order;
+use super::{persist, tools, views};
+use crate::catalog::{Status, UnitState};
+use crate::control::protocol::PROTOCOL_VERSION;
+use crate::control::{Request, Response};
+use crate::node::{Action, Command, Node, NodeEvent, Query, RemoteEvent};
+use crate::time::Millis;
+
+/// After a start-up with peers configured, starts wait this long for the cluster:
+/// a member that boots alone would otherwise place every unit on itself and start
+/// them all before hearing that the others run them (a whole-cluster power cut, or a
+/// member rebooting while its units run elsewhere). Joining takes well under a
+/// second; the rest is two or three anti-entropy rounds to learn who runs what.
+pub const JOIN_GRACE: Duration = Duration::from_secs(3);
+/// The desired state is saved at most this often when it changed (and at once after
+/// a command).
+pub const SAVE_PERIOD: Duration = Duration::from_secs(2);
+
+/// Everything that reaches the event loop.
+pub enum Input {
+    Datagram(SocketAddr, Vec<u8>),
+    Control(Request, Sender<Response>),
+    Reports(Vec<(String, Option<Status>)>),
+    /// A local `status`/`journal` run for another member finished.
+    Answer {
+        to: SocketAddr,
+        id: u64,
+        code: i32,
+        text: String,
+    },
+    /// SIGTERM/SIGINT: leave gracefully, then exit.
+    Leave,
+    /// Stop at once, as a crash would (tests).
+    Kill,
+}
+
+pub struct Driver {
+    pub node: Node,
+    pub origin: Instant,
+    pub socket: Arc<Async<UdpSocket>>,
+    pub inbox: Receiver<Input>,
+    pub tx: Sender<Input>,
+    pub orders: mpsc::Sender<Order>,
+    pub data_dir: PathBuf,
+    pub tools: tools::Tools,
+    /// Starts held during the join grace, released at `hold_until`.
+    pub hold_until: Option<Instant>,
+    pub held: BTreeSet<String>,
+    pub asks: BTreeMap<u64, (String, Sender<Response>)>,
+    pub last_saved: u64,
+    pub next_save: Instant,
+}
+
+impl Driver {
+    fn now(&self) -> Millis {
+        Millis(self.origin.elapsed().as_millis() as u64)
+    }
+
+    fn instant(&self, m: Millis) -> Instant {
+        self.origin + Duration::from_millis(m.0)
+    }
+
+    /// Runs until the node has left (after `Leave`) or a `Kill`.
+    pub async fn run(mut self) -> Result<(), String> {
+        loop {
+            self.drain().await;
+            if self.node.has_left() {
+                persist::save(&self.node, &self.data_dir);
+                log::info!("left the cluster; exiting");
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= self.next_save {
+                self.next_save = now + SAVE_PERIOD;
+                log::debug!(
+                    "stats {:?} drops {:?}",
+                    self.node.stats(),
+                    self.node.drops()
+                );
+                let fp = persist::fingerprint(&self.node);
+                if fp != self.last_saved && persist::save(&self.node, &self.data_dir) {
+                    self.last_saved = fp;
+                }
+            }
+            let mut deadline = self.next_save;
+            if let Some(t) = self.node.poll_timeout() {
+                deadline = deadline.min(self.instant(t));
+            }
+            if let Some(t) = self.hold_until {
+                deadline = deadline.min(t);
+            }
+            let inbox = self.inbox.clone();
+            let input = smol::future::or(async { inbox.recv().await.ok() }, async {
+                smol::Timer::at(deadline).await;
+                None
+            })
+            .await;
+            let now = self.now();
+            match input {
+                None => self.node.handle_timeout(now),
+                Some(Input::Datagram(from, bytes)) => self.node.handle_datagram(now, from, &bytes),
+                Some(Input::Reports(reports)) => {
+                    for (unit, status) in reports {
+                        self.node.handle_systemd_report(now, &unit, status);
+                    }
+                }
+                Some(Input::Control(req, reply)) => {
+                    let answer = self.control(req, reply.clone());
+                    if let Some(a) = answer {
+                        let _ = reply.try_send(a);
+                    }
+                }
+                Some(Input::Answer { to, id, code, text }) => {
+                    self.node.answer_remote(now, to, id, code, &text)
+                }
+                Some(Input::Leave) => {
+                    log::info!(
+                        "leaving the cluster: stopping this member's units so they move at once"
+                    );
+                    if self.node.handle_command(now, Command::Leave).is_err() {
+                        return Ok(());
+                    }
+                    persist::save(&self.node, &self.data_dir);
+                }
+                Some(Input::Kill) => return Ok(()),
+            }
+        }
+    }
+
+    /// Carries out everything the node has queued.
+    async fn drain(&mut self) {
+        let release = self.hold_until.is_some_and(|t| Instant::now() >= t);
+        if release {
+            self.hold_until = None;
+            let me = self.node.machine_id().to_string();
+            let live: BTreeSet<String> = self
+                .node
+                .live_members()
+                .into_iter()
+                .map(|i| i.machine)
+                .collect();
+            for unit in std::mem::take(&mut self.held) {
+                let placed_here = self
+                    .node
+                    .placement()
+                    .machines_of(&unit)
+                    .iter()
+                    .any(|m| m.0 == me);
+                let elsewhere = self
+                    .node
+                    .catalog()
+                    .replica()
+                    .reports
+                    .iter()
+                    .any(|((m, u), r)| {
+                        *u == unit
+                            && *m != me
+                            && live.contains(m)
+                            && r.status.as_ref().is_some_and(Status::is_running)
+                    });
+                let seen: Vec<String> = self
+                    .node
+                    .catalog()
+                    .replica()
+                    .reports
+                    .iter()
+                    .filter(|((_, u), _)| *u == unit)
+                    .map(|((m, _), r)| {
+                        let st = r.status.as_ref().map_or("gone", |s| s.active.as_str());
+                        let short = crate::schedule::MachineId(m.clone()).short();
+                        format!("{short}={st}@{}.{}", r.version.boot, r.version.counter)
+                    })
+                    .collect();
+                log::debug!("{unit}: reports {seen:?}");
+                if placed_here && !elsewhere {
+                    log::info!("starting {unit}");
+                    let _ = self.orders.send(Order::Act(Action::Start { unit }));
+                } else {
+                    // The node tries again after its retry delay if the unit is still
+                    // placed here and nobody runs it.
+                    log::info!("not starting {unit}: it runs or is placed elsewhere now that the cluster is in sight");
+                }
+            }
+        }
+        while let Some(action) = self.node.poll_action() {
+            match &action {
+                Action::Start { unit } if self.hold_until.is_some() => {
+                    log::info!("{unit}: start held for up to {JOIN_GRACE:?} while joining");
+                    self.held.insert(unit.clone());
+                    continue;
+                }
+                Action::Stop { unit } | Action::Remove { unit } => {
+                    self.held.remove(unit);
+                }
+                _ => {}
+            }
+            match &action {
+                Action::Install { unit, .. } => log::info!("installing {unit}"),
+                Action::Remove { unit } => log::info!("removing {unit}"),
+                Action::Start { unit } => log::info!("starting {unit}"),
+                Action::Stop { unit } => log::info!("stopping {unit}"),
+            }
+            let _ = self.orders.send(Order::Act(action));
+        }
+        while let Some(e) = self.node.poll_event() {
+            match e {
+                NodeEvent::MemberUp { machine, addr } => {
+                    log::info!("member up: {machine} at {addr}")
+                }
+                NodeEvent::MemberDown { machine, addr } => {
+                    log::info!("member down: {machine} at {addr}")
+                }
+                NodeEvent::DuplicateMachineId { machine, addrs } => {
+                    log::warn!("machine id {machine} is used at several addresses: {addrs:?}")
+                }
+                NodeEvent::Refused { reason } => log::error!("refusing to take part: {reason}"),
+                NodeEvent::Left => log::info!("left the cluster"),
+            }
+        }
+        while let Some(e) = self.node.poll_remote() {
+            match e {
+                RemoteEvent::Asked { from, id, query } => {
+                    let tx = self.tx.clone();
+                    let tools = self.tools.clone();
+                    smol::spawn(async move {
+                        let (code, text) = smol::unblock(move || tools.run(&query)).await;
+                        let _ = tx
+                            .send(Input::Answer {
+                                to: from,
+                                id,
+                                code,
+                                text,
+                            })
+                            .await;
+                    })
+                    .detach();
+                }
+                RemoteEvent::Answered { id, code, text } => {
+                    if let Some((machine, reply)) = self.asks.remove(&id) {
+                        let _ = reply.try_send(Response::Output {
+                            machine,
+                            text,
+                            code,
+                        });
+                    }
+                }
+                RemoteEvent::TimedOut { id } => {
+                    if let Some((machine, reply)) = self.asks.remove(&id) {
+                        let _ = reply.try_send(Response::Error(format!(
+                            "member {machine} did not answer in time"
+                        )));
+                    }
+                }
+            }
+        }
+        while let Some((to, bytes)) = self.node.poll_transmit() {
+            if let Err(e) = self.socket.send_to(&bytes, to).await {
+                log::debug!("send to {to}: {e}");
+            }
+        }
+    }
+
+    /// Answers a control request, or returns `None` when the answer comes later
+    /// through `reply`.
+    fn control(&mut self, req: Request, reply: Sender<Response>) -> Option<Response> {
+        let now = self.now();
+        let command = match req {
+            Request::Hello => {
+                return Some(Response::Hello {
+                    version: PROTOCOL_VERSION,
+                    machine: self.node.machine_id().to_string(),
+                })
+            }
+            Request::ListUnits => return Some(Response::Units(views::units(&self.node))),
+            Request::ListMachines => return Some(Response::Machines(views::machines(&self.node))),
+            Request::Cat { name } => return Some(self.cat(&name)),
+            Request::Status { name } => return self.query(Query::Status { unit: name }, reply),
+            Request::Journal { name, lines } => {
+                return self.query(Query::Journal { unit: name, lines }, reply)
+            }
+            Request::Submit { name, text } => {
+                if let Err(e) = crate::unit::parse_unit(&name, &name, &text) {
+                    return Some(Response::Error(e.to_string()));
+                }
+                Command::Submit { name, text }
+            }
+            Request::Load { name } => Command::Load { name },
+            Request::Start { name } => Command::Start { name },
+            Request::Stop { name } => Command::Stop { name },
+            Request::Unload { name } => Command::Unload { name },
+            Request::Destroy { name } => Command::Destroy { name },
+        };
+        log::info!("command: {command:?}", command = CommandLog(&command));
+        let answer = match self.node.handle_command(now, command) {
+            Ok(()) => Response::Ok,
+            Err(e) => Response::Error(e.to_string()),
+        };
+        if persist::save(&self.node, &self.data_dir) {
+            self.last_saved = persist::fingerprint(&self.node);
+        }
+        Some(answer)
+    }
+
+    fn cat(&self, name: &str) -> Response {
+        match self.node.catalog().unit(name).map(|e| &e.state) {
+            Some(UnitState::Live { digest, .. }) => match self.node.catalog().text(digest) {
+                Some(t) => Response::Text(t.to_string()),
+                None => Response::Error(format!(
+                    "{name}: the unit file has not reached this member yet"
+                )),
+            },
+            _ => Response::Error(format!("unit {name} is not known")),
+        }
+    }
+
+    fn query(&mut self, query: Query, reply: Sender<Response>) -> Option<Response> {
+        let unit = match &query {
+            Query::Status { unit } | Query::Journal { unit, .. } => unit.clone(),
+        };
+        let Some(holder) = views::holder(&self.node, &unit) else {
+            return Some(Response::Error(format!(
+                "unit {unit} runs nowhere (is it known and loaded? see `shoal list-units`)"
+            )));
+        };
+        if holder == self.node.machine_id() {
+            let tools = self.tools.clone();
+            smol::spawn(async move {
+                let (code, text) = smol::unblock(move || tools.run(&query)).await;
+                let _ = reply
+                    .send(Response::Output {
+                        machine: holder,
+                        text,
+                        code,
+                    })
+                    .await;
+            })
+            .detach();
+            return None;
+        }
+        match self.node.ask_remote(self.now(), &holder, query) {
+            Ok(id) => {
+                self.asks.insert(id, (holder, reply));
+                None
+            }
+            Err(e) => Some(Response::Error(e)),
+        }
+    }
+}
+
+/// A command for the log, without the unit's text.
+struct CommandLog<'a>(&'a Command);
+
+impl std::fmt::Debug for CommandLog<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Command::Submit { name, text } => write!(f, "submit {name} ({} bytes)", text.len()),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}

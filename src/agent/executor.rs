@@ -1,0 +1,173 @@
+//! Applies the node's actions to systemd on a thread of its own and polls unit states.
+//!
+//! `systemctl` blocks (a child process per call), so it never runs on the event loop:
+//! one thread owns the [`Systemd`] and takes actions in order from a channel. It
+//! polls the states of the units it acts on quickly (every [`FAST_POLL`]) while one
+//! is in transition or an action is recent, and every [`SLOW_POLL`] otherwise, and
+//! sends every change back for `Node::handle_systemd_report`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::catalog::Status;
+use crate::node::Action;
+use crate::systemd::{Systemd, UnitState};
+
+/// Poll period while something is starting or stopping: start-to-active shows quickly.
+pub const FAST_POLL: Duration = Duration::from_millis(50);
+/// Poll period when all is quiet: notices crashes within a second, costs one
+/// `systemctl show` a second.
+pub const SLOW_POLL: Duration = Duration::from_secs(1);
+/// How long after an action polling stays fast (a start job may queue a while).
+const FAST_AFTER_ACTION: Duration = Duration::from_secs(3);
+/// Every unit's state is sent again this often even when unchanged, so a report the
+/// node dropped (e.g. while it was busy) is repaired.
+const REFRESH: Duration = Duration::from_secs(30);
+
+/// systemd's answer in the node's terms: `None` when systemd doesn't have the unit.
+pub fn status_of(s: &UnitState) -> Option<Status> {
+    if s.load_state == "not-found" {
+        return None;
+    }
+    Some(Status {
+        active: s.active_state.clone(),
+        sub: s.sub_state.clone(),
+    })
+}
+
+/// The units shoal owns now (their files are still in systemd's runtime directory).
+pub fn owned(sd: &dyn Systemd) -> BTreeSet<String> {
+    sd.list_owned().unwrap_or_else(|e| {
+        log::error!("listing the units shoal owns: {e}");
+        BTreeSet::new()
+    })
+}
+
+/// The states of the units shoal owns now, read once at start-up so that a restarted
+/// agent adopts what already runs instead of starting it again.
+pub fn initial_reports(
+    sd: &mut dyn Systemd,
+    owned: &BTreeSet<String>,
+) -> Vec<(String, Option<Status>)> {
+    let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    match sd.states(&names) {
+        Ok(states) => names
+            .iter()
+            .map(|n| (n.to_string(), states.get(*n).and_then(status_of)))
+            .collect(),
+        Err(e) => {
+            log::error!("reading the states of shoal's units: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// A message to the executor thread.
+pub enum Order {
+    Act(Action),
+    /// Watch these units too (adopted at start-up).
+    Watch(Vec<String>),
+}
+
+/// Runs the executor until `orders` closes. `report` gets batches of (unit, status).
+pub fn run(
+    mut sd: Box<dyn Systemd + Send>,
+    orders: mpsc::Receiver<Order>,
+    report: impl Fn(Vec<(String, Option<Status>)>) -> bool,
+) {
+    let mut last: BTreeMap<String, Option<Status>> = BTreeMap::new();
+    let mut watched: BTreeSet<String> = BTreeSet::new();
+    let mut fast_until = Instant::now();
+    let mut next_refresh = Instant::now() + REFRESH;
+    loop {
+        let transitioning = last.values().any(|s| {
+            s.as_ref().is_some_and(|s| {
+                matches!(
+                    s.active.as_str(),
+                    "activating" | "deactivating" | "reloading"
+                )
+            })
+        });
+        let wait = if transitioning || Instant::now() < fast_until {
+            FAST_POLL
+        } else {
+            SLOW_POLL
+        };
+        let mut forced: BTreeSet<String> = BTreeSet::new();
+        let mut batch = Vec::new();
+        match orders.recv_timeout(wait) {
+            Ok(o) => batch.push(o),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        while let Ok(o) = orders.try_recv() {
+            batch.push(o);
+        }
+        let mut removed = false;
+        for order in batch {
+            match order {
+                Order::Watch(units) => {
+                    watched.extend(units);
+                }
+                Order::Act(action) => {
+                    fast_until = Instant::now() + FAST_AFTER_ACTION;
+                    let (unit, result) = match &action {
+                        Action::Install { unit, text } => (unit, sd.install(unit, text)),
+                        Action::Remove { unit } => {
+                            removed = true;
+                            (unit, sd.remove(unit))
+                        }
+                        Action::Start { unit } => (unit, sd.start(unit)),
+                        Action::Stop { unit } => (unit, sd.stop(unit)),
+                    };
+                    match result {
+                        Ok(()) => log::debug!("{action:?}: done"),
+                        Err(e) => log::warn!("{e}"),
+                    }
+                    watched.insert(unit.clone());
+                    forced.insert(unit.clone());
+                }
+            }
+        }
+        if removed {
+            if let Err(e) = sd.daemon_reload() {
+                log::warn!("{e}");
+            }
+        }
+        if Instant::now() >= next_refresh {
+            next_refresh = Instant::now() + REFRESH;
+            forced.extend(watched.iter().cloned());
+        }
+        if watched.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = watched.iter().map(String::as_str).collect();
+        let states = match sd.states(&names) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("{e}");
+                continue;
+            }
+        };
+        let mut changes = Vec::new();
+        for name in &names {
+            let status = states.get(*name).and_then(status_of);
+            let changed = last.get(*name) != Some(&status);
+            if changed || forced.contains(*name) {
+                changes.push((name.to_string(), status.clone()));
+            }
+            last.insert(name.to_string(), status);
+        }
+        // A unit that is gone from systemd and no longer ours needs no more polling.
+        let owned = sd.list_owned().unwrap_or_default();
+        watched.retain(|u| owned.contains(u) || last.get(u).is_some_and(Option::is_some));
+        last.retain(|u, _| watched.contains(u));
+        if !changes.is_empty() && !report(changes) {
+            return;
+        }
+    }
+}

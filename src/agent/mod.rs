@@ -1,0 +1,373 @@
+//! `shoal agent`: the runtime, the only place with sockets, files, clocks, processes and signals.
+//!
+//! Start-up: settings ([`config`]), the node from its snapshot ([`persist`]), the
+//! states of the units shoal already owns fed to the node before it acts (a restarted
+//! agent adopts its running units), then the UDP socket, the control socket
+//! ([`server`]), the systemd executor thread ([`executor`]) and the event loop
+//! ([`driver`]). SIGTERM/SIGINT make the member leave gracefully (its units move at
+//! once), then the agent exits 0; a second signal exits at once.
+//!
+//! Architecture invariant: decisions stay in `Node`; this module only moves bytes,
+//! time and systemd's answers in and out.
+
+pub mod base64;
+pub mod config;
+mod driver;
+pub mod executor;
+pub mod logger;
+pub mod persist;
+mod server;
+pub mod tools;
+mod views;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::net::UdpSocket;
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use smol::channel::Sender;
+use smol::Async;
+
+pub use config::Settings;
+use driver::Driver;
+pub use driver::Input;
+
+use crate::node::NodeConfig;
+use crate::systemd::Systemd;
+use crate::wire::{KeyRing, MAX_DATAGRAM_BYTES};
+
+pub const AGENT_HELP: &str = "\
+shoal agent: run this member of the cluster
+
+USAGE:
+    shoal agent [OPTIONS]
+
+Settings come from flags, then SHOAL_* environment variables, then the config
+file, then the defaults. The config file has one `key = value` a line and `#`
+comments; its keys are the flags' names with underscores (fleet's names).
+
+OPTIONS (config key / environment variable):
+    --bind IP:PORT          bind / SHOAL_BIND: UDP address to gossip on
+                            [default: 0.0.0.0:4774; 4774 is shoal's port]
+    --peers IP:PORT,...     peers / SHOAL_PEERS: members to join through (this
+                            member may be among them)
+    --metadata k=v,...      metadata / SHOAL_METADATA: fleet metadata for
+                            MachineMetadata= [default: none]
+    --public-ip IP          public_ip / SHOAL_PUBLIC_IP: the address others reach
+                            this member at (with bind's port) [default: bind's IP;
+                            required when bind is 0.0.0.0]
+    --key-file PATH         key_file / SHOAL_KEY_FILE: cluster keys, base64, one a
+                            line, the first one sends [default: /etc/shoal/cluster.key]
+    --data-dir DIR          data_dir / SHOAL_DATA_DIR: desired-state snapshot
+                            [default: /var/lib/shoal]
+    --machine-id-file PATH  machine_id_file / SHOAL_MACHINE_ID_FILE [default: /etc/machine-id]
+    --socket PATH           socket / SHOAL_SOCKET: control socket, root only
+                            [default: /run/shoal/shoal.sock]
+    --config PATH           config file [default: /etc/shoal/shoal.conf; may be missing]
+
+Logs go to stderr (SHOAL_LOG=debug for more); under systemd they reach the journal.
+
+EXAMPLE:
+    shoal keygen > /etc/shoal/cluster.key
+    shoal agent --bind 10.77.0.1:4774 --peers 10.77.0.1:4774,10.77.0.2:4774 \\
+        --metadata region=us-east,disk=ssd
+";
+
+pub const KEYGEN_HELP: &str = "\
+shoal keygen: print a new random cluster key (base64 of 32 bytes)
+
+USAGE:
+    shoal keygen
+
+Put it in every member's key file (/etc/shoal/cluster.key, mode 0600). To
+rotate: add the new key as a second line everywhere, then move it to the first
+line everywhere (the first line is the key members send with), then remove the
+old one.
+
+EXAMPLE:
+    (umask 077; shoal keygen > /etc/shoal/cluster.key)
+";
+
+/// Everything an agent runs with.
+pub struct Agent {
+    pub settings: Settings,
+    pub machine_id: String,
+    pub keys: KeyRing,
+    pub systemd: Box<dyn Systemd + Send>,
+    pub tools: tools::Tools,
+}
+
+/// 32 bytes from the operating system's random source.
+pub fn random_seed() -> Result<[u8; 32], String> {
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    Ok(seed)
+}
+
+/// A running agent on its own thread (tests, embedding).
+pub struct Handle {
+    tx: Sender<Input>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Handle {
+    /// Leave gracefully (as SIGTERM does).
+    pub fn leave(&self) {
+        let _ = self.tx.send_blocking(Input::Leave);
+    }
+
+    /// Stop at once, as a crash would: no leave message, no final save.
+    pub fn kill(mut self) {
+        let _ = self.tx.send_blocking(Input::Kill);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Waits for the agent to exit.
+    pub fn join(mut self) -> Result<(), String> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err("agent thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = self.tx.send_blocking(Input::Kill);
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sets everything up (errors come back here), then runs the loop on a new thread.
+pub fn spawn(agent: Agent) -> Result<Handle, String> {
+    let (tx, rx) = smol::channel::unbounded();
+    let (driver, tasks) = setup(agent, tx.clone(), rx)?;
+    let thread = std::thread::Builder::new()
+        .name("shoal-agent".into())
+        .spawn(move || {
+            let r = smol::block_on(driver.run());
+            drop(tasks);
+            r
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(Handle {
+        tx,
+        thread: Some(thread),
+    })
+}
+
+/// Runs in this thread until the member has left (SIGTERM/SIGINT) or fails to start.
+pub fn run(agent: Agent) -> Result<(), String> {
+    let (tx, rx) = smol::channel::unbounded();
+    let socket = agent.settings.socket.clone();
+    let (driver, mut tasks) = setup(agent, tx.clone(), rx)?;
+    let signals =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+            .map_err(|e| format!("signal handling: {e}"))?;
+    tasks.push(smol::spawn(async move {
+        use smol::stream::StreamExt;
+        let mut signals = signals;
+        let mut first = true;
+        while let Some(s) = signals.next().await {
+            log::info!("got {s:?}");
+            let input = if first { Input::Leave } else { Input::Kill };
+            first = false;
+            if tx.send(input).await.is_err() {
+                return;
+            }
+        }
+    }));
+    let r = smol::block_on(driver.run());
+    drop(tasks);
+    let _ = std::fs::remove_file(&socket);
+    r
+}
+
+fn setup(
+    agent: Agent,
+    tx: Sender<Input>,
+    rx: smol::channel::Receiver<Input>,
+) -> Result<(Driver, Vec<smol::Task<()>>), String> {
+    let Agent {
+        settings: s,
+        machine_id,
+        keys,
+        mut systemd,
+        tools,
+    } = agent;
+    std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
+    let origin = Instant::now();
+    let mut cfg = NodeConfig::new(&machine_id, s.advertise, keys, random_seed()?);
+    cfg.metadata = s.metadata.clone();
+    cfg.peers = s.peers.clone();
+    let mut members: Vec<_> = s.peers.iter().chain([&s.advertise]).collect();
+    members.sort();
+    members.dedup();
+    cfg.cluster_size = members.len().max(1) as u32;
+    let udp = UdpSocket::bind(s.bind).map_err(|e| format!("bind {}: {e}", s.bind))?;
+    let socket = Arc::new(Async::new(udp).map_err(|e| format!("bind {}: {e}", s.bind))?);
+    let listener = server::bind(&s.socket)?;
+
+    let owned = executor::owned(systemd.as_ref());
+    let mut node = persist::restore(cfg, crate::time::Millis(0), &s.data_dir, &owned);
+    // Adopt what already runs before acting: the node learns the states first.
+    let adopted = executor::initial_reports(systemd.as_mut(), &owned);
+    let now = crate::time::Millis(origin.elapsed().as_millis() as u64);
+    for (unit, status) in &adopted {
+        log::info!(
+            "adopting {unit} ({})",
+            status
+                .as_ref()
+                .map_or("gone".to_string(), |s| format!("{}/{}", s.active, s.sub))
+        );
+        node.handle_systemd_report(now, unit, status.clone());
+    }
+    // What this member installed or reported before it went down (a reboot empties
+    // /run) and no longer has: say so at once, or the others would wait on a copy
+    // that is gone.
+    let stale: Vec<String> = node
+        .managed_units()
+        .into_iter()
+        .filter(|u| !owned.contains(u))
+        .collect();
+    for unit in stale {
+        log::info!("{unit}: no longer on this member since it went down");
+        node.handle_systemd_report(now, &unit, None);
+    }
+    // Saved before anything is sent: the restored boot number is now used up, so a
+    // crash a moment from now cannot make the next start reuse it (and with it
+    // report versions the others already hold, which they would then ignore).
+    persist::save(&node, &s.data_dir);
+    let (orders, orders_rx) = mpsc::channel();
+    let _ = orders.send(executor::Order::Watch(
+        adopted.into_iter().map(|(u, _)| u).collect(),
+    ));
+    let exec_tx = tx.clone();
+    std::thread::Builder::new()
+        .name("shoal-systemd".into())
+        .spawn(move || {
+            executor::run(systemd, orders_rx, |batch| {
+                exec_tx.send_blocking(Input::Reports(batch)).is_ok()
+            })
+        })
+        .map_err(|e| e.to_string())?;
+
+    let mut tasks = Vec::new();
+    let udp_tx = tx.clone();
+    let udp = socket.clone();
+    tasks.push(smol::spawn(async move {
+        let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
+        loop {
+            match udp.recv_from(&mut buf).await {
+                Ok((n, from)) if n <= MAX_DATAGRAM_BYTES => {
+                    if udp_tx
+                        .send(Input::Datagram(from, buf[..n].to_vec()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    log::debug!("udp receive: {e}");
+                    smol::Timer::after(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }));
+    tasks.push(smol::spawn(server::serve(listener, tx.clone())));
+
+    let others = s.peers.iter().any(|p| *p != s.advertise);
+    log::info!(
+        "shoal {} member {machine_id} at {} (bind {}), peers {:?}, metadata {:?}",
+        env!("CARGO_PKG_VERSION"),
+        s.advertise,
+        s.bind,
+        s.peers,
+        s.metadata
+    );
+    let fp = persist::fingerprint(&node);
+    let driver = Driver {
+        node,
+        origin,
+        socket,
+        inbox: rx,
+        tx,
+        orders,
+        data_dir: s.data_dir.clone(),
+        tools,
+        hold_until: others.then(|| Instant::now() + driver::JOIN_GRACE),
+        held: Default::default(),
+        asks: BTreeMap::new(),
+        last_saved: fp,
+        next_save: Instant::now() + driver::SAVE_PERIOD,
+    };
+    Ok((driver, tasks))
+}
+
+/// `shoal agent ARGS`: exit status 0 after a graceful leave, 2 for bad settings, 1 otherwise.
+pub fn main(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let flags = match config::parse_flags(args) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(err, "shoal agent: {e}\n\n{AGENT_HELP}");
+            return crate::cli::EXIT_BAD_INPUT;
+        }
+    };
+    if flags.help {
+        let _ = write!(out, "{AGENT_HELP}");
+        return crate::cli::EXIT_OK;
+    }
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let prepared = Settings::load(&flags, &env).and_then(|settings| {
+        let machine_id = config::read_machine_id(&settings.machine_id_file)?;
+        let keys = config::read_keys(&settings.key_file)?;
+        Ok(Agent {
+            settings,
+            machine_id,
+            keys,
+            systemd: Box::new(crate::systemd::Systemctl::default()),
+            tools: tools::Tools::default(),
+        })
+    });
+    let agent = match prepared {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(err, "shoal agent: {e}");
+            return crate::cli::EXIT_BAD_INPUT;
+        }
+    };
+    logger::init();
+    match run(agent) {
+        Ok(()) => crate::cli::EXIT_OK,
+        Err(e) => {
+            log::error!("{e}");
+            crate::cli::EXIT_UNMET
+        }
+    }
+}
+
+/// `shoal keygen`: a new key on stdout.
+pub fn keygen(out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match random_seed() {
+        Ok(bytes) => {
+            let _ = writeln!(out, "{}", base64::encode(&bytes));
+            crate::cli::EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "shoal keygen: {e}");
+            crate::cli::EXIT_UNMET
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! What the control socket shows: the node's state as `list-units`/`list-machines` rows.
+
+use crate::catalog::UnitState;
+use crate::control::{MachineInfo, UnitInfo, UnitRun};
+use crate::node::Node;
+use crate::schedule::Decision;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Live members, this one included, by machine id.
+pub fn machines(node: &Node) -> Vec<MachineInfo> {
+    let mut all: Vec<MachineInfo> = std::iter::once(node.identity().clone())
+        .chain(node.live_members())
+        .map(|i| MachineInfo {
+            id: i.machine,
+            ip: i.addr.ip().to_string(),
+            metadata: i.metadata,
+        })
+        .collect();
+    all.sort_by(|a, b| a.id.cmp(&b.id).then(a.ip.cmp(&b.ip)));
+    all.dedup_by(|a, b| a.id == b.id);
+    all
+}
+
+/// Every desired unit, with placement and the states live members report.
+pub fn units(node: &Node) -> Vec<UnitInfo> {
+    let live: std::collections::BTreeSet<String> =
+        machines(node).into_iter().map(|m| m.id).collect();
+    let replica = node.catalog().replica();
+    let mut out = Vec::new();
+    for (name, entry) in &replica.units {
+        let UnitState::Live {
+            target,
+            digest,
+            seq,
+            ..
+        } = &entry.state
+        else {
+            continue;
+        };
+        let (machines, reason) = match node.placement().units.get(name) {
+            Some(Decision::Placed(ms)) => (ms.iter().map(|m| m.0.clone()).collect(), None),
+            Some(Decision::Waiting(why)) => (Vec::new(), Some(why.clone())),
+            None => (Vec::new(), None),
+        };
+        let runs = replica
+            .reports
+            .iter()
+            .filter(|((m, u), _)| u == name && live.contains(m))
+            .filter_map(|((m, _), r)| {
+                r.status.as_ref().map(|s| UnitRun {
+                    machine: m.clone(),
+                    active: s.active.clone(),
+                    sub: s.sub.clone(),
+                })
+            })
+            .collect();
+        out.push(UnitInfo {
+            name: name.clone(),
+            hash: hex(digest),
+            dstate: target.as_str().to_string(),
+            seq: *seq,
+            machines,
+            reason,
+            runs,
+        });
+    }
+    out
+}
+
+/// Where a unit's `status`/`journal` must run: the member running it, else the one
+/// placement gives it.
+pub fn holder(node: &Node, unit: &str) -> Option<String> {
+    let u = units(node).into_iter().find(|u| u.name == unit)?;
+    u.runs
+        .iter()
+        .find(|r| {
+            matches!(
+                r.active.as_str(),
+                "active" | "activating" | "deactivating" | "reloading" | "failed"
+            )
+        })
+        .map(|r| r.machine.clone())
+        .or_else(|| u.machines.first().cloned())
+        .or_else(|| u.runs.first().map(|r| r.machine.clone()))
+}

@@ -1,0 +1,109 @@
+//! The blocking control-socket client used by `shoal COMMAND`: every call has a timeout.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::protocol::{self, Request, Response};
+
+/// How long one request may take before the client gives up (status and journal run
+/// commands on another member, hence not shorter).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where the agent listens: `unix:///run/shoal/shoal.sock` or a bare path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint(pub PathBuf);
+
+impl Endpoint {
+    pub fn parse(text: &str) -> Result<Endpoint, String> {
+        if let Some(path) = text.strip_prefix("unix://") {
+            if path.starts_with('/') {
+                return Ok(Endpoint(PathBuf::from(path)));
+            }
+        } else if text.starts_with('/') {
+            return Ok(Endpoint(PathBuf::from(text)));
+        }
+        Err(format!(
+            "endpoint {text:?}: expected unix:///path/to/shoal.sock"
+        ))
+    }
+}
+
+impl Default for Endpoint {
+    fn default() -> Endpoint {
+        Endpoint(PathBuf::from(crate::agent::config::DEFAULT_SOCKET))
+    }
+}
+
+/// One connection to an agent.
+pub struct Client {
+    stream: UnixStream,
+    endpoint: Endpoint,
+}
+
+impl Client {
+    pub fn connect(endpoint: &Endpoint) -> Result<Client, String> {
+        let stream = UnixStream::connect(&endpoint.0).map_err(|e| {
+            format!(
+                "cannot reach the shoal agent at unix://{}: {e} (is `shoal agent` running? \
+                 is this the right --endpoint? the socket is root-only)",
+                endpoint.0.display()
+            )
+        })?;
+        let client = Client {
+            stream,
+            endpoint: endpoint.clone(),
+        };
+        client.set_timeout(CALL_TIMEOUT)?;
+        Ok(client)
+    }
+
+    /// Changes how long each following call may take.
+    pub fn set_timeout(&self, t: Duration) -> Result<(), String> {
+        self.stream
+            .set_read_timeout(Some(t))
+            .and_then(|()| self.stream.set_write_timeout(Some(t)))
+            .map_err(|e| format!("control socket: {e}"))
+    }
+
+    /// Sends `req` and waits for the answer.
+    pub fn call(&mut self, req: &Request) -> Result<Response, String> {
+        let where_ = format!("unix://{}", self.endpoint.0.display());
+        let frame = protocol::encode(req).map_err(|e| format!("request: {e}"))?;
+        self.stream
+            .write_all(&frame)
+            .map_err(|e| format!("{where_}: {e}"))?;
+        protocol::read_frame::<Response>(&mut self.stream).map_err(|e| match e {
+            Ok(f) => format!("{where_}: {f}"),
+            Err(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                format!("{where_}: the agent did not answer in time")
+            }
+            Err(io) => format!("{where_}: {io}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_unix_urls_or_absolute_paths() {
+        assert_eq!(
+            Endpoint::parse("unix:///run/shoal/shoal.sock").unwrap().0,
+            PathBuf::from("/run/shoal/shoal.sock")
+        );
+        assert_eq!(
+            Endpoint::parse("/tmp/s").unwrap().0,
+            PathBuf::from("/tmp/s")
+        );
+        assert!(Endpoint::parse("http://x").is_err());
+        assert!(Endpoint::parse("unix://rel").is_err());
+    }
+}

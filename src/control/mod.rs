@@ -1,0 +1,11 @@
+//! The Unix control socket: a length-prefixed postcard request/response protocol and its client.
+//!
+//! Architecture invariant: [`protocol`] is values and framing only (no sockets); the
+//! server side lives in the agent runtime, the blocking client in [`client`]. Every
+//! frame is bounded and every client call has a timeout, so nothing hangs.
+
+pub mod client;
+pub mod protocol;
+
+pub use client::{Client, Endpoint};
+pub use protocol::{MachineInfo, Request, Response, UnitInfo, UnitRun};

@@ -1,0 +1,289 @@
+//! Control messages and their framing: `[length: u32 big-endian][postcard body]`.
+//!
+//! A connection carries any number of request/response pairs, one at a time. A frame
+//! longer than [`MAX_FRAME_BYTES`], a truncated frame or an undecodable body is an
+//! error for that connection, never a panic.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// The largest frame either side sends or accepts: a full `list-units` of a large
+/// cluster, or a journal excerpt, fits well within it.
+pub const MAX_FRAME_BYTES: usize = 8 << 20;
+/// Protocol version: a client and agent that disagree say so instead of misreading.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a client asks the agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// The agent's protocol version and machine id.
+    Hello,
+    Submit {
+        name: String,
+        text: String,
+    },
+    Load {
+        name: String,
+    },
+    Start {
+        name: String,
+    },
+    Stop {
+        name: String,
+    },
+    Unload {
+        name: String,
+    },
+    Destroy {
+        name: String,
+    },
+    ListUnits,
+    ListMachines,
+    /// The unit's file text as submitted.
+    Cat {
+        name: String,
+    },
+    /// `systemctl status UNIT` on the member that holds the unit.
+    Status {
+        name: String,
+    },
+    /// `journalctl -u UNIT -n LINES` on the member that holds the unit.
+    Journal {
+        name: String,
+        lines: u32,
+    },
+}
+
+/// The agent's answer to one request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Hello {
+        version: u32,
+        machine: String,
+    },
+    Ok,
+    /// The request was refused or failed; the text says why.
+    Error(String),
+    Units(Vec<UnitInfo>),
+    Machines(Vec<MachineInfo>),
+    Text(String),
+    /// A command's output on `machine`, and its exit code.
+    Output {
+        machine: String,
+        text: String,
+        code: i32,
+    },
+}
+
+/// One desired unit as this agent sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitInfo {
+    pub name: String,
+    /// The text's content address, hex.
+    pub hash: String,
+    /// The desired state: `inactive`, `loaded` or `launched`.
+    pub dstate: String,
+    /// Start order (placement gives earlier starts their pick first).
+    pub seq: u64,
+    /// Machine ids placement gives the unit (several for a global unit).
+    pub machines: Vec<String>,
+    /// Why the unit is not placed (only when it is loaded or launched and waits).
+    pub reason: Option<String>,
+    /// What live members' systemd reports for the unit.
+    pub runs: Vec<UnitRun>,
+}
+
+/// One member's systemd state of one unit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRun {
+    pub machine: String,
+    pub active: String,
+    pub sub: String,
+}
+
+/// One live member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineInfo {
+    pub id: String,
+    pub ip: String,
+    pub metadata: String,
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// The length prefix announces more than [`MAX_FRAME_BYTES`].
+    TooLarge(usize),
+    /// The stream ended inside a frame.
+    Truncated,
+    /// The body is not a message of the expected type (or has trailing bytes).
+    Undecodable(String),
+    /// The stream ended cleanly between frames.
+    Closed,
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::TooLarge(n) => {
+                write!(f, "frame of {n} bytes exceeds {MAX_FRAME_BYTES} bytes")
+            }
+            FrameError::Truncated => write!(f, "connection closed inside a frame"),
+            FrameError::Undecodable(e) => write!(f, "undecodable message: {e}"),
+            FrameError::Closed => write!(f, "connection closed"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// `value` framed for the wire. Refuses (rather than sends) an oversize frame.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
+    let body = postcard::to_allocvec(value).map_err(|e| FrameError::Undecodable(e.to_string()))?;
+    if body.len() > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge(body.len()));
+    }
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// The body length a frame header announces, checked against the limit.
+pub fn body_len(header: [u8; 4]) -> Result<usize, FrameError> {
+    let n = u32::from_be_bytes(header) as usize;
+    if n > MAX_FRAME_BYTES {
+        Err(FrameError::TooLarge(n))
+    } else {
+        Ok(n)
+    }
+}
+
+/// Decodes a whole body; trailing bytes are an error.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
+    match postcard::take_from_bytes::<T>(body) {
+        Ok((v, [])) => Ok(v),
+        Ok(_) => Err(FrameError::Undecodable("trailing bytes".into())),
+        Err(e) => Err(FrameError::Undecodable(e.to_string())),
+    }
+}
+
+/// Reads one frame from a blocking reader. I/O errors (timeouts included) come back as
+/// `Err(Err(io))`, protocol errors as `Err(Ok(frame))`.
+pub fn read_frame<T: DeserializeOwned>(
+    r: &mut impl std::io::Read,
+) -> Result<T, Result<FrameError, std::io::Error>> {
+    let mut header = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Err(Ok(FrameError::Closed)),
+            Ok(0) => return Err(Ok(FrameError::Truncated)),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Err(e)),
+        }
+    }
+    let n = body_len(header).map_err(Ok)?;
+    let mut body = vec![0u8; n];
+    r.read_exact(&mut body).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Ok(FrameError::Truncated)
+        } else {
+            Err(e)
+        }
+    })?;
+    decode_body(&body).map_err(Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FrameError> {
+        read_frame(&mut &bytes[..]).map_err(|e| e.expect("no io error from a slice"))
+    }
+
+    #[test]
+    fn requests_and_responses_round_trip() {
+        let reqs = [
+            Request::Hello,
+            Request::Submit {
+                name: "a.service".into(),
+                text: "[Service]\nExecStart=/bin/true\n".into(),
+            },
+            Request::Journal {
+                name: "a.service".into(),
+                lines: 10,
+            },
+        ];
+        for r in reqs {
+            assert_eq!(read::<Request>(&encode(&r).unwrap()).unwrap(), r);
+        }
+        let resp = Response::Units(vec![UnitInfo {
+            name: "a.service".into(),
+            hash: "00ff".into(),
+            dstate: "launched".into(),
+            seq: 3,
+            machines: vec!["m1".into()],
+            reason: None,
+            runs: vec![UnitRun {
+                machine: "m1".into(),
+                active: "active".into(),
+                sub: "running".into(),
+            }],
+        }]);
+        assert_eq!(read::<Response>(&encode(&resp).unwrap()).unwrap(), resp);
+    }
+
+    #[test]
+    fn oversize_truncated_and_garbage_frames_are_errors() {
+        let huge = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes();
+        assert_eq!(
+            read::<Request>(&huge),
+            Err(FrameError::TooLarge(MAX_FRAME_BYTES + 1))
+        );
+        assert_eq!(read::<Request>(&[]), Err(FrameError::Closed));
+        assert_eq!(read::<Request>(&[0, 0]), Err(FrameError::Truncated));
+        let mut frame = encode(&Request::ListUnits).unwrap();
+        frame.extend_from_slice(&[0, 0, 0, 9, 1]);
+        let mut r = &frame[..];
+        assert_eq!(read_frame::<Request>(&mut r).unwrap(), Request::ListUnits);
+        assert!(matches!(
+            read_frame::<Request>(&mut r),
+            Err(Ok(FrameError::Truncated))
+        ));
+        assert!(matches!(
+            read::<Request>(&[0, 0, 0, 2, 0xff, 0xff]),
+            Err(FrameError::Undecodable(_))
+        ));
+        // Trailing bytes inside a frame.
+        let mut body = postcard::to_allocvec(&Request::ListUnits).unwrap();
+        body.push(0);
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend(body);
+        assert!(matches!(
+            read::<Request>(&frame),
+            Err(FrameError::Undecodable(_))
+        ));
+    }
+
+    #[test]
+    fn any_bytes_give_a_value_or_an_error_never_a_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..400usize {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let mut framed = (len as u32).to_be_bytes().to_vec();
+            framed.extend(&bytes);
+            let _ = read::<Request>(&framed);
+            let _ = read::<Response>(&framed);
+            let _ = read::<Response>(&bytes);
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Three real agents (event loop, UDP gossip, control socket, executor thread) on
+//! loopback, with an in-memory systemd: a unit started through the control socket
+//! is launched, and when its member is killed it comes back on another one.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shoal::agent::{self, config::Settings, Agent};
+use shoal::control::{Client, Endpoint, Request, Response, UnitInfo};
+use shoal::systemd::{FakeSystemd, Systemd, SystemdError, UnitState};
+use shoal::wire::{Key, KeyRing};
+
+/// A FakeSystemd whose starts and stops complete by the next state poll, as a quick
+/// real systemd's do; shared so the test can look inside.
+#[derive(Clone)]
+struct Quick(Arc<Mutex<FakeSystemd>>);
+
+impl Quick {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeSystemd> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Systemd for Quick {
+    fn install(&mut self, unit: &str, text: &str) -> Result<(), SystemdError> {
+        self.lock().install(unit, text)
+    }
+    fn remove(&mut self, unit: &str) -> Result<(), SystemdError> {
+        self.lock().remove(unit)
+    }
+    fn daemon_reload(&mut self) -> Result<(), SystemdError> {
+        self.lock().daemon_reload()
+    }
+    fn start(&mut self, unit: &str) -> Result<(), SystemdError> {
+        self.lock().start(unit)
+    }
+    fn stop(&mut self, unit: &str) -> Result<(), SystemdError> {
+        self.lock().stop(unit)
+    }
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError> {
+        let mut sd = self.lock();
+        sd.finish_all();
+        sd.states(units)
+    }
+    fn list_owned(&self) -> Result<std::collections::BTreeSet<String>, SystemdError> {
+        self.lock().list_owned()
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn machine_id(i: usize) -> String {
+    format!("{i:x}{}", "0".repeat(31))
+}
+
+struct Member {
+    dir: PathBuf,
+    sd: Quick,
+    handle: Option<agent::Handle>,
+}
+
+impl Member {
+    fn endpoint(&self) -> Endpoint {
+        Endpoint(self.dir.join("shoal.sock"))
+    }
+}
+
+fn start_member(
+    dir: &Path,
+    i: usize,
+    addr: SocketAddr,
+    peers: &[SocketAddr],
+    sd: Quick,
+) -> agent::Handle {
+    let raw_peers: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+    let args: Vec<OsString> = [
+        "--bind",
+        &addr.to_string(),
+        "--peers",
+        &raw_peers.join(","),
+        "--metadata",
+        &format!("n={i}"),
+        "--data-dir",
+        &dir.join("data").display().to_string(),
+        "--socket",
+        &dir.join("shoal.sock").display().to_string(),
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    let flags = agent::config::parse_flags(args).expect("flags");
+    let settings = Settings::from_raw(&flags.raw).expect("settings");
+    let keys = KeyRing::new(Key::from_bytes([42; 32]), vec![]).expect("key");
+    agent::spawn(Agent {
+        settings,
+        machine_id: machine_id(i),
+        keys,
+        systemd: Box::new(sd),
+        tools: Default::default(),
+    })
+    .expect("agent starts")
+}
+
+fn units(m: &Member) -> Vec<UnitInfo> {
+    let Ok(mut c) = Client::connect(&m.endpoint()) else {
+        return Vec::new();
+    };
+    match c.call(&Request::ListUnits) {
+        Ok(Response::Units(u)) => u,
+        _ => Vec::new(),
+    }
+}
+
+/// Which machine reports `unit` active, as `m` sees it.
+fn active_on(m: &Member, unit: &str) -> Vec<String> {
+    units(m)
+        .into_iter()
+        .filter(|u| u.name == unit)
+        .flat_map(|u| u.runs)
+        .filter(|r| r.active == "active")
+        .map(|r| r.machine)
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return t.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within {limit:?}");
+}
+
+fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = shoal::cli::run(
+        args.iter().map(OsString::from).collect(),
+        &mut out,
+        &mut err,
+    );
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+#[test]
+fn three_agents_launch_a_unit_and_fail_it_over_when_its_member_dies() {
+    let base = std::env::temp_dir().join(format!("shoal-loopback-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let addrs: Vec<SocketAddr> = (0..3)
+        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+        .collect();
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| {
+            let dir = base.join(format!("m{i}"));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
+            let handle = start_member(&dir, i + 1, addrs[i], &addrs, sd.clone());
+            Member {
+                dir,
+                sd,
+                handle: Some(handle),
+            }
+        })
+        .collect();
+
+    // Everyone sees everyone.
+    wait_for("the three members meet", Duration::from_secs(10), || {
+        members.iter().all(|m| {
+            let Ok(mut c) = Client::connect(&m.endpoint()) else {
+                return false;
+            };
+            matches!(c.call(&Request::ListMachines), Ok(Response::Machines(ms)) if ms.len() == 3)
+        })
+    });
+
+    // The control socket is root's only, and garbage on it is refused, not fatal.
+    {
+        use std::io::{Read, Write};
+        use std::os::unix::fs::PermissionsExt;
+        let sock = members[0].endpoint().0;
+        let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&sock), 0o600);
+        let mut raw = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+        raw.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        raw.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3])
+            .expect("write");
+        let mut answer = Vec::new();
+        let _ = raw.read_to_end(&mut answer);
+        let mut r = &answer[..];
+        let reply: Response = shoal::control::protocol::read_frame(&mut r).expect("an answer");
+        assert!(
+            matches!(reply, Response::Error(ref e) if e.contains("exceeds")),
+            "{reply:?}"
+        );
+        let mut c = Client::connect(&members[0].endpoint()).expect("still serving");
+        assert!(matches!(
+            c.call(&Request::Hello),
+            Ok(Response::Hello { .. })
+        ));
+    }
+
+    // A bad unit file is refused on the client side; the cluster is unchanged.
+    let unit_dir = base.join("units");
+    std::fs::create_dir_all(&unit_dir).expect("dir");
+    let bad = unit_dir.join("bad.service");
+    std::fs::write(&bad, "[Service]\nExecStart=/bin/true\n[X-Fleet]\nNope=1\n").expect("write");
+    let endpoint = format!("unix://{}", members[0].endpoint().0.display());
+    let (code, _, err) = run_cli(&["--endpoint", &endpoint, "start", &bad.display().to_string()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.service:4"), "{err}");
+    assert!(units(&members[0]).is_empty());
+
+    // Start a unit through the control socket, as `shoal start FILE` does.
+    let file = unit_dir.join("web.service");
+    std::fs::write(&file, "[Service]\nExecStart=/bin/sleep 1000\n").expect("write");
+    let t = Instant::now();
+    let (code, out, err) = run_cli(&[
+        "--endpoint",
+        &endpoint,
+        "start",
+        &file.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "stdout {out} stderr {err}");
+    assert!(out.starts_with("Unit web.service launched on "), "{out}");
+    eprintln!("start to active: {:?}", t.elapsed());
+    let on = active_on(&members[0], "web.service");
+    assert_eq!(on.len(), 1, "{on:?}");
+    let holder = (1..=3)
+        .position(|i| machine_id(i) == on[0])
+        .expect("holder is one of ours");
+    assert_eq!(
+        members[holder].sd.lock().states(&["web.service"]).unwrap()["web.service"].active_state,
+        "active"
+    );
+
+    // list-units and list-unit-files show it, fleet's way.
+    let (code, out, _) = run_cli(&["--endpoint", &endpoint, "list-units", "--no-legend"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("web.service  "), "{out}");
+    assert!(out.contains("active  running"), "{out}");
+    let (_, out, _) = run_cli(&["--endpoint", &endpoint, "cat", "web.service"]);
+    assert_eq!(out, "[Service]\nExecStart=/bin/sleep 1000\n");
+
+    // Kill the holder (no goodbye): another member takes the unit over.
+    let dead = members[holder].handle.take().expect("running");
+    let t = Instant::now();
+    dead.kill();
+    let watcher = (holder + 1) % 3;
+    let failover = wait_for("the unit runs elsewhere", Duration::from_secs(15), || {
+        let on = active_on(&members[watcher], "web.service");
+        on.len() == 1 && on[0] != machine_id(holder + 1)
+    });
+    eprintln!("kill to active elsewhere: {failover:?} ({:?})", t.elapsed());
+
+    // A graceful leave moves it at once, and the leaver stops its copy first.
+    let now_on = active_on(&members[watcher], "web.service")[0].clone();
+    let leaver = (1..=3)
+        .position(|i| machine_id(i) == now_on)
+        .expect("one of ours");
+    let other = (0..3)
+        .find(|i| *i != holder && *i != leaver)
+        .expect("a third");
+    let t = Instant::now();
+    if let Some(h) = members[leaver].handle.take() {
+        h.leave();
+        h.join().expect("clean exit");
+    }
+    assert_eq!(
+        members[leaver].sd.lock().states(&["web.service"]).unwrap()["web.service"].active_state,
+        "inactive",
+        "the leaver stopped its copy"
+    );
+    wait_for(
+        "the unit moves after a leave",
+        Duration::from_secs(10),
+        || active_on(&members[other], "web.service") == vec![machine_id(other + 1)],
+    );
+    eprintln!("leave to active elsewhere: {:?}", t.elapsed());
+
+    // Whole-cluster power cut: every agent dies and every systemd forgets its runtime
+    // units (a reboot empties /run). On boot, from their snapshots, the unit comes back,
+    // exactly once.
+    if let Some(h) = members[other].handle.take() {
+        h.kill();
+    }
+    let t = Instant::now();
+    for (i, m) in members.iter_mut().enumerate() {
+        m.sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
+        m.handle = Some(start_member(&m.dir, i + 1, addrs[i], &addrs, m.sd.clone()));
+    }
+    wait_for(
+        "the unit is back after a power cut",
+        Duration::from_secs(15),
+        || {
+            members.iter().any(|m| {
+                let st = m.sd.lock().states(&["web.service"]).unwrap();
+                st["web.service"].active_state == "active"
+            })
+        },
+    );
+    eprintln!("power-on to active: {:?}", t.elapsed());
+    std::thread::sleep(Duration::from_secs(2));
+    let running: Vec<usize> = (0..3)
+        .filter(|&i| {
+            let st = members[i].sd.lock().states(&["web.service"]).unwrap();
+            st["web.service"].active_state == "active"
+        })
+        .collect();
+    assert_eq!(running.len(), 1, "runs on exactly one member: {running:?}");
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Where each unit is active, as member `m` sees it.
+fn placement_seen(m: &Member) -> BTreeMap<String, Vec<String>> {
+    units(m)
+        .into_iter()
+        .map(|u| {
+            let on = u
+                .runs
+                .into_iter()
+                .filter(|r| r.active == "active")
+                .map(|r| r.machine)
+                .collect();
+            (u.name, on)
+        })
+        .collect()
+}
+
+/// A member that reboots while its units run elsewhere must take nothing back: its
+/// previous boot's reports ("w2 active") no longer count for placement once it is back
+/// under a new boot, so the members now running its units keep them.
+#[test]
+fn a_member_that_reboots_while_its_units_run_elsewhere_takes_nothing_back() {
+    if std::env::var_os("SHOAL_LOG").is_some() {
+        agent::logger::init();
+    }
+    let base = std::env::temp_dir().join(format!("shoal-reboot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let addrs: Vec<SocketAddr> = (0..3)
+        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+        .collect();
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| {
+            let dir = base.join(format!("m{i}"));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
+            let handle = start_member(&dir, i + 1, addrs[i], &addrs, sd.clone());
+            Member {
+                dir,
+                sd,
+                handle: Some(handle),
+            }
+        })
+        .collect();
+    let names: Vec<String> = (1..=6).map(|n| format!("w{n}.service")).collect();
+    wait_for("members meet", Duration::from_secs(10), || {
+        let Ok(mut c) = Client::connect(&members[0].endpoint()) else {
+            return false;
+        };
+        matches!(c.call(&Request::ListMachines), Ok(Response::Machines(ms)) if ms.len() == 3)
+    });
+    let mut c = Client::connect(&members[0].endpoint()).expect("connect");
+    for n in &names {
+        let text = "[Service]\nExecStart=/bin/sleep 1000\n".to_string();
+        assert_eq!(
+            c.call(&Request::Submit {
+                name: n.clone(),
+                text
+            }),
+            Ok(Response::Ok)
+        );
+        assert_eq!(
+            c.call(&Request::Start { name: n.clone() }),
+            Ok(Response::Ok)
+        );
+    }
+    wait_for("all six run", Duration::from_secs(15), || {
+        placement_seen(&members[0]).values().all(|on| on.len() == 1)
+    });
+    // Member 3 dies; its units move.
+    let victim = 2;
+    members[victim].handle.take().expect("running").kill();
+    wait_for("failover", Duration::from_secs(15), || {
+        let seen = placement_seen(&members[0]);
+        seen.values()
+            .all(|on| on.len() == 1 && on[0] != machine_id(victim + 1))
+    });
+    let before = placement_seen(&members[0]);
+    // It reboots (systemd forgets its runtime units) and rejoins.
+    members[victim].sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
+    members[victim].handle = Some(start_member(
+        &members[victim].dir,
+        victim + 1,
+        addrs[victim],
+        &addrs,
+        members[victim].sd.clone(),
+    ));
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(placement_seen(&members[0]), before, "units moved back");
+    assert!(
+        !members[victim]
+            .sd
+            .lock()
+            .log
+            .iter()
+            .any(|l| l.starts_with("start ")),
+        "the rebooted member started something: {:?}",
+        members[victim].sd.lock().log
+    );
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}
