@@ -166,19 +166,15 @@ fn run_seeds(first: u64, count: u64) {
     assert!(failures.is_empty(), "failing seeds: {failures:?}");
 }
 
+/// A few dozen fixed seeds in every `cargo test`; `cargo xtask sim --seeds N
+/// [--first-seed S]` runs the same test over other seeds (SHOAL_SIM_SEEDS,
+/// SHOAL_SIM_FIRST_SEED).
 #[test]
 fn fixed_seeds_converge_after_faults() {
-    run_seeds(1, 24);
-}
-
-/// Driven by `cargo xtask sim`: SHOAL_SIM_SEEDS and SHOAL_SIM_FIRST_SEED.
-#[test]
-#[ignore = "long sweep; run with cargo xtask sim"]
-fn sweep() {
     let count = std::env::var("SHOAL_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(24);
     let first = std::env::var("SHOAL_SIM_FIRST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -399,10 +395,13 @@ fn measure(n: usize, seed: u64) -> Figures {
 ///
 /// Seeds 2 and 3 at 100 members: start 1760 / 110 ms, failover 4090 / 4590 ms. The
 /// 1,000-member row takes about 35 CPU minutes at the test profile's opt-level 1.
+///
+/// In every `cargo test` it measures 3 members and holds the figures to bounds
+/// (the design's two-second failover plus detection slack, quiet idle traffic);
+/// `cargo xtask sim --figures` measures 3, 20, 100 and 1,000 members.
 #[test]
-#[ignore = "measurements; run with cargo xtask sim --figures"]
 fn figures() {
-    let sizes = std::env::var("SHOAL_SIM_SIZES").unwrap_or_else(|_| "3,20,100,1000".into());
+    let sizes = std::env::var("SHOAL_SIM_SIZES").unwrap_or_else(|_| "3".into());
     let seed = std::env::var("SHOAL_SIM_FIRST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -421,77 +420,22 @@ fn figures() {
             f.idle_bytes_per_member_s,
             f.churn_bytes_per_member_s
         );
-    }
-}
-
-#[test]
-#[ignore = "debugging aid"]
-fn failover_detail() {
-    let n: usize = std::env::var("SHOAL_SIM_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
-    let mut c = Cluster::new(1, n);
-    c.snapshots = false;
-    c.faults.delay_max_ms = 2;
-    for i in 0..n {
-        c.boot(i);
-    }
-    c.run_until_ok(300_000, 250, check::membership)
-        .expect("joins");
-    c.run_for(5_000);
-    let unit = "hello@1.service";
-    c.command(
-        0,
-        Command::Submit {
-            name: unit.into(),
-            text: units::text_of(unit),
-        },
-    );
-    c.run_for(3_000);
-    c.command(n / 2, Command::Start { name: unit.into() });
-    c.run_for(3_000);
-    let on = *c.running_on(unit).first().expect("runs");
-    println!("runs on {on}");
-    c.crash(on, true);
-    let start = c.now;
-    for _ in 0..300 {
-        let t = c.now.plus(100);
-        c.run_until(t);
-        let r = converged_on_one(&c, unit);
-        println!("{} ms: {r:?}", c.now.since(start));
-        if r.is_ok() {
-            break;
-        }
-    }
-    let start = c.now;
-    let mut last = String::new();
-    for _ in 0..300 {
-        let t = c.now.plus(100);
-        c.run_until(t);
-        let seeing: usize = c
-            .live()
-            .iter()
-            .filter(|i| {
-                c.slots[**i]
-                    .node
-                    .as_ref()
-                    .unwrap()
-                    .live_members()
-                    .iter()
-                    .any(|m| m.addr == sim::addr(5))
-            })
-            .count();
-        let line = format!(
-            "{} ms: {seeing} members still see member 5",
-            c.now.since(start)
-        );
-        if line.split(':').nth(1) != last.split(':').nth(1) {
-            println!("{line}");
-        }
-        last = line;
-        if seeing == 0 {
-            break;
+        if n <= 3 {
+            assert!(
+                f.start_ms <= 1_000,
+                "{n} members: start took {} ms",
+                f.start_ms
+            );
+            assert!(
+                f.failover_ms <= 3_000,
+                "{n} members: failover took {} ms",
+                f.failover_ms
+            );
+            assert!(
+                f.idle_bytes_per_member_s <= 4_000,
+                "{n} members: {} idle bytes per member per second",
+                f.idle_bytes_per_member_s
+            );
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `cargo xtask sim`: long sweeps of the seeded whole-cluster simulation, and its figures.
 //!
-//! The simulator lives in shoal's `tests/simulation.rs`; this runs its ignored tests
-//! through cargo with the seeds in the environment, so a failing seed exits non-zero
-//! and prints the command that replays it.
+//! The simulator lives in shoal's `tests/simulation.rs`; this runs its seed test (or
+//! its figures test) through cargo with the seeds and sizes in the environment, so a
+//! failing seed exits non-zero and prints the command that replays it.
 
 use std::process::Command;
 
@@ -33,7 +33,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    let test = if figures { "figures" } else { "sweep" };
+    let test = if figures {
+        "figures"
+    } else {
+        "fixed_seeds_converge_after_faults"
+    };
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "test",
@@ -43,12 +47,15 @@ pub fn main(args: &[String]) -> Result<(), String> {
             "simulation",
             test,
             "--",
-            "--ignored",
             "--nocapture",
             "--exact",
         ])
         .env("SHOAL_SIM_SEEDS", seeds.to_string())
         .env("SHOAL_SIM_FIRST_SEED", first.to_string())
+        .env(
+            "SHOAL_SIM_SIZES",
+            std::env::var("SHOAL_SIM_SIZES").unwrap_or_else(|_| "3,20,100,1000".into()),
+        )
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if status.success() {
