@@ -207,3 +207,13 @@ fn garbage_datagrams_are_counted_and_change_nothing() {
     assert!(n.catalog().replica().units.is_empty());
     assert!(n.live_members().is_empty());
 }
+
+#[test]
+fn the_gap_between_placements_grows_with_units_times_members() {
+    assert_eq!(reconcile_gap_ms(0, 1), RECONCILE_MIN_MS);
+    assert_eq!(reconcile_gap_ms(100, 10), RECONCILE_MIN_MS);
+    assert_eq!(reconcile_gap_ms(10_000, 1_000), RECONCILE_MAX_MS);
+    assert_eq!(reconcile_gap_ms(usize::MAX, usize::MAX), RECONCILE_MAX_MS);
+    let mid = reconcile_gap_ms(5_000, 1_000);
+    assert!(RECONCILE_MIN_MS < mid && mid < RECONCILE_MAX_MS, "{mid}");
+}
