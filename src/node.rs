@@ -50,24 +50,9 @@ pub const TEXT_RETRY_MS: u64 = 1_000;
 /// A start or stop systemd has not answered (or a start that failed) is tried again after
 /// this long: a back-off for units that keep failing.
 pub const ACTION_RETRY_MS: u64 = 5_000;
-/// Placement runs at most once per gap: a burst of changes (a big cluster joining, a
-/// `shoal start` that submits and then starts) costs one placement, not one per change.
-/// The gap grows with the work a placement does (units x members, see
-/// [`reconcile_gap_ms`]) from this, where a placement takes microseconds and the gap
-/// is pure latency on every `shoal start` ...
-pub const RECONCILE_MIN_MS: u64 = 10;
-/// ... to this, reached at the placement benchmark's 10,000 units on 1,000 members
-/// (a placement under 20 ms): a burst then costs at most ~40% of a core.
-pub const RECONCILE_MAX_MS: u64 = 50;
-/// Units x members per millisecond of gap between [`RECONCILE_MIN_MS`] and
-/// [`RECONCILE_MAX_MS`].
-const RECONCILE_WORK_PER_MS: u64 = 200_000;
-
-/// The gap between two placements for `units` units on `members` members.
-pub fn reconcile_gap_ms(units: usize, members: usize) -> u64 {
-    let work = (units as u64).saturating_mul(members as u64);
-    (work / RECONCILE_WORK_PER_MS).clamp(RECONCILE_MIN_MS, RECONCILE_MAX_MS)
-}
+/// Placement runs at most this often: a burst of membership changes (a big cluster
+/// joining) costs one placement, not one per change, for at most this much delay.
+pub const RECONCILE_MIN_MS: u64 = 50;
 /// A member that finds its machine id at another address within this long of joining
 /// takes itself to be the newcomer (a cloned image) and refuses to run.
 pub const DUPLICATE_GRACE_MS: u64 = 5_000;
@@ -223,8 +208,6 @@ pub struct Node {
     placement: Placement,
     dirty: bool,
     last_reconcile: Option<Millis>,
-    /// The gap after `last_reconcile`, from the sizes at that placement.
-    reconcile_gap: u64,
     rumours: Vec<WireEntry>,
     asked: BTreeMap<Digest, Millis>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -292,7 +275,6 @@ impl Node {
             placement: Placement::default(),
             dirty: true,
             last_reconcile: None,
-            reconcile_gap: RECONCILE_MIN_MS,
             rumours: Vec::new(),
             asked: BTreeMap::new(),
             transmits: VecDeque::new(),
@@ -801,10 +783,6 @@ impl Node {
         if self.dirty && self.now >= self.reconcile_due() {
             self.dirty = false;
             self.last_reconcile = Some(self.now);
-            self.reconcile_gap = reconcile_gap_ms(
-                self.catalog.replica().units.len(),
-                self.membership.live_addrs().len() + 1,
-            );
             self.check_duplicates();
             if self.refused.is_none() {
                 self.reconcile();
@@ -820,7 +798,7 @@ impl Node {
 
     fn reconcile_due(&self) -> Millis {
         self.last_reconcile
-            .map_or(self.now, |t| t.plus(self.reconcile_gap))
+            .map_or(self.now, |t| t.plus(RECONCILE_MIN_MS))
     }
 
     fn flush_rumours(&mut self) {

@@ -209,16 +209,6 @@ fn garbage_datagrams_are_counted_and_change_nothing() {
 }
 
 #[test]
-fn the_gap_between_placements_grows_with_units_times_members() {
-    assert_eq!(reconcile_gap_ms(0, 1), RECONCILE_MIN_MS);
-    assert_eq!(reconcile_gap_ms(100, 10), RECONCILE_MIN_MS);
-    assert_eq!(reconcile_gap_ms(10_000, 1_000), RECONCILE_MAX_MS);
-    assert_eq!(reconcile_gap_ms(usize::MAX, usize::MAX), RECONCILE_MAX_MS);
-    let mid = reconcile_gap_ms(5_000, 1_000);
-    assert!(RECONCILE_MIN_MS < mid && mid < RECONCILE_MAX_MS, "{mid}");
-}
-
-#[test]
 fn a_start_the_driver_did_not_do_is_asked_again_without_the_retry_delay() {
     let mut n = node(1);
     n.handle_command(
