@@ -384,6 +384,19 @@ impl Node {
         self.after_input();
     }
 
+    /// The driver did not carry out a start it polled (it held it while joining, then
+    /// found the unit running or placed elsewhere). The node no longer waits
+    /// [`ACTION_RETRY_MS`] for it: should the unit need starting here later (its other
+    /// member dies), it starts at once.
+    pub fn start_not_done(&mut self, now: Millis, unit: &str) {
+        self.now = now.max(self.now);
+        if matches!(self.pending.get(unit), Some(Pending::Start(_))) {
+            self.pending.remove(unit);
+            self.dirty = true;
+        }
+        self.after_input();
+    }
+
     // ----- outputs -----
 
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {

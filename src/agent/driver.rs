@@ -192,9 +192,10 @@ impl Driver {
                     log::info!("starting {unit}");
                     let _ = self.orders.send(Order::Act(Action::Start { unit }));
                 } else {
-                    // The node tries again after its retry delay if the unit is still
-                    // placed here and nobody runs it.
+                    // The node starts it as soon as it is placed here and nobody runs it.
                     log::info!("not starting {unit}: it runs or is placed elsewhere now that the cluster is in sight");
+                    let now = self.now();
+                    self.node.start_not_done(now, &unit);
                 }
             }
         }

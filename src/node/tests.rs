@@ -207,3 +207,37 @@ fn garbage_datagrams_are_counted_and_change_nothing() {
     assert!(n.catalog().replica().units.is_empty());
     assert!(n.live_members().is_empty());
 }
+
+#[test]
+fn a_start_the_driver_did_not_do_is_asked_again_without_the_retry_delay() {
+    let mut n = node(1);
+    n.handle_command(
+        Millis(10),
+        Command::Submit {
+            name: "a.service".into(),
+            text: TEXT.into(),
+        },
+    )
+    .unwrap();
+    n.handle_command(
+        Millis(20),
+        Command::Start {
+            name: "a.service".into(),
+        },
+    )
+    .unwrap();
+    n.handle_timeout(Millis(100));
+    assert_eq!(actions(&mut n).len(), 2, "install and start");
+    // Pending: no second start before the retry delay ...
+    n.handle_timeout(Millis(400));
+    assert_eq!(actions(&mut n), vec![]);
+    // ... unless the driver says it did not start it.
+    n.start_not_done(Millis(500), "a.service");
+    n.handle_timeout(Millis(600));
+    assert_eq!(
+        actions(&mut n),
+        vec![Action::Start {
+            unit: "a.service".into()
+        }]
+    );
+}

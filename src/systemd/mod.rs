@@ -59,7 +59,8 @@ impl UnitState {
 ///
 /// Changes to unit files are batched: `install` and `remove` only mark that a
 /// `daemon-reload` is due, and the next `daemon_reload`, `start`, `stop` or
-/// `states` runs it once, so placing many units costs one reload.
+/// `states` runs it once, so placing many units costs one reload. A new file
+/// of a unit systemd does not know needs none: systemd loads it on demand.
 pub trait Systemd {
     /// Writes `unit`'s file with `text` and records that shoal owns it.
     /// Rewriting the same text changes nothing (no reload is due).

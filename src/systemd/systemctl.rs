@@ -30,6 +30,11 @@ pub struct Systemctl {
     owned_dir: PathBuf,
     program: PathBuf,
     needs_reload: bool,
+    /// Units installed from scratch that systemd had not loaded (`not-found`):
+    /// systemd loads such a file on demand when it is started, so their start
+    /// needs no `daemon-reload` (a reload costs ~200 ms and blocks PID 1). Only
+    /// a changed file of a unit systemd has loaded, or a removed one, does.
+    fresh: BTreeSet<String>,
     reloads: u64,
 }
 
@@ -47,6 +52,7 @@ impl Systemctl {
             owned_dir: owned_dir.into(),
             program: PathBuf::from("systemctl"),
             needs_reload: false,
+            fresh: BTreeSet::new(),
             reloads: 0,
         }
     }
@@ -102,7 +108,8 @@ impl Systemctl {
     /// shadowed by `/etc` or would change someone else's unit, and starting
     /// or stopping it would then act on theirs: such a unit is not ours.
     /// A unit still loaded from our own path (removed, reload pending) is ours.
-    fn known_elsewhere(&self, unit: &str) -> Result<bool, SystemdError> {
+    /// Also says whether systemd has no such unit at all (`not-found`).
+    fn known_elsewhere(&self, unit: &str) -> Result<(bool, bool), SystemdError> {
         let args = ["show", "--property=LoadState,FragmentPath", "--", unit];
         let out = self.systemctl("install", Some(unit), &args)?;
         let prop = |k: &str| {
@@ -115,7 +122,8 @@ impl Systemctl {
             SystemdError::new("install", Some(unit), ErrorKind::Output(why))
         })?;
         let ours = prop("FragmentPath").is_some_and(|f| Path::new(f) == self.unit_path(unit));
-        Ok(state != "not-found" && !ours)
+        let not_found = state == "not-found";
+        Ok((!not_found && !ours, not_found))
     }
 
     fn require_owned(&self, op: &'static str, unit: &str) -> Result<(), SystemdError> {
@@ -142,8 +150,14 @@ impl Systemd for Systemctl {
         if exists && !self.owns(unit) {
             return Err(SystemdError::new(OP, Some(unit), ErrorKind::NotOwned));
         }
-        if !exists && !self.owns(unit) && self.known_elsewhere(unit)? {
-            return Err(SystemdError::new(OP, Some(unit), ErrorKind::NotOwned));
+        // A new file of a unit systemd does not know: it is loaded on demand.
+        let mut fresh = false;
+        if !exists && !self.owns(unit) {
+            let (elsewhere, not_found) = self.known_elsewhere(unit)?;
+            if elsewhere {
+                return Err(SystemdError::new(OP, Some(unit), ErrorKind::NotOwned));
+            }
+            fresh = not_found;
         }
         let content = format!("{HEADER}{text}");
         if exists && fs::read_to_string(&path).is_ok_and(|old| old == content) {
@@ -163,7 +177,13 @@ impl Systemd for Systemctl {
             let _ = fs::remove_file(&tmp);
             return Err(io(OP, Some(unit), &path, e));
         }
-        self.needs_reload = true;
+        if fresh {
+            self.fresh.insert(unit.to_string());
+        } else {
+            // systemd may have loaded the old file (states() loads on demand too).
+            self.fresh.remove(unit);
+            self.needs_reload = true;
+        }
         Ok(())
     }
 
@@ -179,6 +199,7 @@ impl Systemd for Systemctl {
                 Ok(())
             };
         }
+        self.fresh.remove(unit);
         // File first, marker last: the mirror image of install.
         match fs::remove_file(&path) {
             Ok(()) => self.needs_reload = true,
@@ -203,9 +224,22 @@ impl Systemd for Systemctl {
 
     fn start(&mut self, unit: &str) -> Result<(), SystemdError> {
         self.require_owned("start", unit)?;
+        let args = ["start", "--no-block", "--", unit];
+        if self.fresh.remove(unit) {
+            // No reload for a new unit: systemd loads its file now. Should
+            // systemd still hold a stale `not-found` for it (a systemd older
+            // than 245 keeps one; a newer one keeps it when the directory's
+            // mtime did not move), the start fails: reload and try once more.
+            match self.systemctl("start", Some(unit), &args) {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    log::debug!("{e}; reloading and starting {unit} again");
+                    self.needs_reload = true;
+                }
+            }
+        }
         self.daemon_reload()?;
-        self.systemctl("start", Some(unit), &["start", "--no-block", "--", unit])
-            .map(drop)
+        self.systemctl("start", Some(unit), &args).map(drop)
     }
 
     fn stop(&mut self, unit: &str) -> Result<(), SystemdError> {
@@ -308,7 +342,7 @@ exit 0
     }
 
     #[test]
-    fn installs_write_a_marked_file_and_one_reload_precedes_the_starts() {
+    fn new_units_start_without_a_reload_and_a_changed_file_reloads_once() {
         let (dir, mut sd) = setup("batch");
         sd.install("a.service", "[Service]\nExecStart=/bin/true\n")
             .unwrap();
@@ -316,25 +350,57 @@ exit 0
             .unwrap();
         let text = fs::read_to_string(dir.join("units/a.service")).unwrap();
         assert!(text.starts_with(HEADER) && text.ends_with("ExecStart=/bin/true\n"));
+        // systemd knew neither: it loads their files on demand.
         sd.start("a.service").unwrap();
         sd.start("b.service").unwrap();
+        // The same text again changes nothing.
         sd.install("a.service", "[Service]\nExecStart=/bin/true\n")
             .unwrap();
         sd.stop("a.service").unwrap();
+        // A changed file of a loaded unit: one reload before the next start or stop.
+        sd.install("a.service", "[Service]\nExecStart=/bin/false\n")
+            .unwrap();
+        sd.install("b.service", "[Service]\nExecStart=/bin/false\n")
+            .unwrap();
+        sd.start("a.service").unwrap();
+        sd.stop("b.service").unwrap();
         assert_eq!(
             calls(&dir),
             [
                 "--no-pager show --property=LoadState,FragmentPath -- a.service",
                 "--no-pager show --property=LoadState,FragmentPath -- b.service",
-                "--no-pager daemon-reload",
                 "--no-pager start --no-block -- a.service",
                 "--no-pager start --no-block -- b.service",
                 "--no-pager stop --no-block -- a.service",
+                "--no-pager daemon-reload",
+                "--no-pager start --no-block -- a.service",
+                "--no-pager stop --no-block -- b.service",
             ]
         );
         assert_eq!(sd.reloads(), 1);
         let owned: Vec<String> = sd.list_owned().unwrap().into_iter().collect();
         assert_eq!(owned, ["a.service", "b.service"]);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_new_unit_whose_start_fails_is_started_again_after_one_reload() {
+        let (dir, mut sd) = setup("retry");
+        sd.install("broken.service", "[Service]\n").unwrap();
+        let e = sd.start("broken.service").unwrap_err();
+        assert!(e.to_string().contains("bad unit file setting"), "{e}");
+        assert_eq!(
+            calls(&dir),
+            [
+                "--no-pager show --property=LoadState,FragmentPath -- broken.service",
+                "--no-pager start --no-block -- broken.service",
+                "--no-pager daemon-reload",
+                "--no-pager start --no-block -- broken.service",
+            ]
+        );
+        // Only once: the next start reloads no more.
+        sd.start("broken.service").unwrap_err();
+        assert_eq!(sd.reloads(), 1);
         let _ = fs::remove_dir_all(dir);
     }
 
