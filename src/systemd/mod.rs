@@ -150,33 +150,12 @@ impl fmt::Display for SystemdError {
 
 impl std::error::Error for SystemdError {}
 
-/// Unit suffixes systemd knows.
-const SUFFIXES: [&str; 11] = [
-    "service",
-    "socket",
-    "device",
-    "mount",
-    "automount",
-    "swap",
-    "target",
-    "path",
-    "timer",
-    "slice",
-    "scope",
-];
-
 /// Whether `name` is safe to use as a file name in the unit directory and
-/// as a `systemctl` argument: systemd's unit-name characters, a known
-/// suffix, no leading dot or dash (no hidden files, no options), at most
-/// 255 bytes.
+/// as a `systemctl` argument: a valid unit name (systemd's characters, a known
+/// suffix, at most 255 bytes, see [`UnitName::parse`]) that does not start with
+/// a dot or a dash (no hidden files, no options).
 pub fn is_unit_name(name: &str) -> bool {
-    let chars_ok = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b":_.@-".contains(&b));
-    let suffix_ok = name
-        .rsplit_once('.')
-        .is_some_and(|(stem, suffix)| !stem.is_empty() && SUFFIXES.contains(&suffix));
-    chars_ok && suffix_ok && name.len() <= 255 && !name.starts_with(['.', '-'])
+    crate::unit::UnitName::parse(name).is_ok() && !name.starts_with(['.', '-'])
 }
 
 fn check_name(op: &'static str, unit: &str) -> Result<(), SystemdError> {
