@@ -490,6 +490,28 @@ impl Node {
 
     // ----- internals -----
 
+    /// A report about this member that beats the one it holds was written by an earlier
+    /// life of it (a boot number reused after a crash before the last snapshot, say).
+    /// It may claim a unit that systemd here no longer runs, and it would win every merge
+    /// from now on; so move to a boot above it and say again what really runs here.
+    fn overrule_report_from_past_life(&mut self, entry: &WireEntry) {
+        let WireEntry::Report {
+            member,
+            unit,
+            entry,
+        } = entry
+        else {
+            return;
+        };
+        if *member != self.cfg.machine_id {
+            return;
+        }
+        self.boot = self.boot.max(entry.version.boot.saturating_add(1));
+        self.restamp_reports();
+        let truth = self.local.get(unit).cloned();
+        self.write_report(unit, truth);
+    }
+
     /// Publishes this member's reports again under its current boot: the others count
     /// only reports from a member's current boot, so reports from before a rejoin
     /// would otherwise stop counting while the units still run here.
@@ -536,7 +558,8 @@ impl Node {
                         Ok(applied) => {
                             if applied.changed {
                                 self.dirty = true;
-                                self.rumours.push(e);
+                                self.rumours.push(e.clone());
+                                self.overrule_report_from_past_life(&e);
                             }
                             if let Some(d) = applied.missing_text {
                                 self.ask_text(d, from);
