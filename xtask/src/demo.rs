@@ -127,12 +127,15 @@ fn run(cluster: &Cluster) -> Result<()> {
     step("power loss of host 3 (SIGKILL to its systemd)");
     let t0 = Instant::now();
     cluster.kill(3)?;
-    // Wait until every unit that can run is active again on a live member.
+    // Wait until the cluster has noticed (nothing is listed on host 3 any more) and
+    // every unit that can run is active again on a live member.
     let moved = agents::wait(Duration::from_secs(30), || {
         s.list_units(1).is_ok_and(|rows| {
-            rows.iter()
-                .filter(|r| r.unit != "example_03.service")
-                .all(|r| r.active == "active" && r.host.is_some_and(|h| h != 3))
+            rows.iter().all(|r| r.host != Some(3))
+                && rows
+                    .iter()
+                    .filter(|r| r.unit != "example_03.service")
+                    .all(|r| r.active == "active" && r.host.is_some())
         })
     });
     match moved {
