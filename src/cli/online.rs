@@ -13,6 +13,7 @@ use super::input::load_units;
 use super::output::{json_string, Table};
 use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 use crate::control::{Client, Endpoint, MachineInfo, Request, Response, UnitInfo};
+use crate::unit::Unit;
 
 /// How long `start`/`load`/`stop` wait by default for the units to get there.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
@@ -495,15 +496,7 @@ fn dispatch(
     if command == "submit" {
         let units = load_units(&o.positional).map_err(|e| Fail(EXIT_BAD_INPUT, e.to_string()))?;
         let mut s = Session::open(endpoint)?;
-        for u in units {
-            for w in &u.warnings {
-                let _ = writeln!(err, "shoal: warning: {w}");
-            }
-            s.call(&Request::Submit {
-                name: u.name.to_string(),
-                text: u.text.clone(),
-            })?;
-        }
+        submit_units(&mut s, units, err)?;
         return Ok(EXIT_OK);
     }
     match command {
@@ -657,16 +650,22 @@ fn submit_missing(
         }
     }
     let units = load_units(&missing).map_err(|e| Fail(EXIT_BAD_INPUT, e.to_string()))?;
+    submit_units(s, units, err)?;
+    Ok(names)
+}
+
+/// Submits parsed units, printing each one's parser warnings first.
+fn submit_units(s: &mut Session, units: Vec<Unit>, err: &mut dyn Write) -> Result<(), Fail> {
     for u in units {
         for w in &u.warnings {
             let _ = writeln!(err, "shoal: warning: {w}");
         }
         s.call(&Request::Submit {
             name: u.name.to_string(),
-            text: u.text.clone(),
+            text: u.text,
         })?;
     }
-    Ok(names)
+    Ok(())
 }
 
 /// Waits until every unit is launched (`start`), installed (`load`/`stop`), or placement
