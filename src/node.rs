@@ -56,6 +56,14 @@ pub const RECONCILE_MIN_MS: u64 = 50;
 /// A member that finds its machine id at another address within this long of joining
 /// takes itself to be the newcomer (a cloned image) and refuses to run.
 pub const DUPLICATE_GRACE_MS: u64 = 5_000;
+/// After a start-up with peers configured, starts wait at most this long for the
+/// cluster's state: a member that boots alone would otherwise place every unit on
+/// itself and start them all before hearing that the others run them (a whole-cluster
+/// power cut, or a member rebooting while its units run elsewhere). The wait ends
+/// sooner once a settled member (one past its own wait) has synced with us completely:
+/// then we know all it knows, which is all any settled member acts on. In a cold start
+/// nobody is settled, so everyone waits this long and all place from the same view.
+pub const JOIN_GRACE_MS: u64 = 3_000;
 /// A leaving member waits at most this long for its units to stop before leaving.
 pub const LEAVE_TIMEOUT_MS: u64 = 10_000;
 /// Most events queued between two drains.
@@ -90,6 +98,8 @@ pub struct NodeConfig {
     pub cluster_size: u32,
     pub timing: Timing,
     pub tombstone_ttl_ms: u64,
+    /// See [`JOIN_GRACE_MS`]; it applies only when `peers` names another member.
+    pub join_grace_ms: u64,
     pub parse: ParseFn,
 }
 
@@ -105,6 +115,7 @@ impl NodeConfig {
             cluster_size: 3,
             timing: Timing::default(),
             tombstone_ttl_ms: catalog::TOMBSTONE_TTL_MS,
+            join_grace_ms: JOIN_GRACE_MS,
             parse: parse_fleet_options,
         }
     }
@@ -152,6 +163,11 @@ pub enum NodeEvent {
     },
     /// This member has left the cluster (after a `Leave` command).
     Left,
+    /// Starts are no longer held after start-up: a settled member at `by` synced with
+    /// us completely, or (`by` is `None`) the join grace ran out.
+    StartsReleased {
+        by: Option<SocketAddr>,
+    },
 }
 
 /// Traffic counters for operators and the simulation's figures.
@@ -175,6 +191,12 @@ enum Packet {
     Down(Vec<foca::Member<Identity>>),
     /// Status/journal queries (added last: older members drop it as undecodable).
     Remote(RemoteMsg),
+    /// A member holding its starts after start-up sends its catalog summary: answered
+    /// like a `Summary` that asks for a reply, and with `Settled` when equal.
+    Joining(Vec<u64>),
+    /// "I am settled (past my own start hold) and this is my summary": the holder
+    /// releases its starts when the summary equals its own.
+    Settled(Vec<u64>),
 }
 
 /// Most members listed in one `Packet::Down` (keeps it within one datagram).
@@ -223,6 +245,8 @@ pub struct Node {
     next_anti_entropy: Millis,
     next_announce: Millis,
     active_since: Option<Millis>,
+    /// Starts are held until then (see [`JOIN_GRACE_MS`]); `None` once settled.
+    hold_starts_until: Option<Millis>,
     refused: Option<String>,
     leaving_since: Option<Millis>,
     left: bool,
@@ -254,6 +278,9 @@ impl Node {
             metadata,
         };
         let membership = Membership::new(now, me, &cfg.timing, cfg.cluster_size, nonces.next_u64());
+        let others = cfg.peers.iter().any(|p| *p != cfg.addr);
+        let hold_starts_until =
+            (others && cfg.join_grace_ms > 0).then(|| now.plus(cfg.join_grace_ms));
         let catalog = if catalog.replica().units.is_empty() && catalog.replica().reports.is_empty()
         {
             Catalog::new(cfg.tombstone_ttl_ms)
@@ -289,6 +316,7 @@ impl Node {
             next_anti_entropy: now.plus(ANTI_ENTROPY_MS),
             next_announce: now,
             active_since: None,
+            hold_starts_until,
             refused: None,
             leaving_since: None,
             left: false,
@@ -323,6 +351,25 @@ impl Node {
                 self.membership.apply_down(self.now, members);
             }
             Some(Packet::Remote(msg)) => self.handle_remote(from, msg),
+            Some(Packet::Joining(buckets)) => {
+                let equal = buckets == self.catalog.summary();
+                self.handle_catalog(
+                    from,
+                    Msg::Summary {
+                        buckets,
+                        reply: true,
+                    },
+                );
+                if equal && self.hold_starts_until.is_none() {
+                    self.send(from, &Packet::Settled(self.catalog.summary()));
+                }
+            }
+            Some(Packet::Settled(buckets)) => {
+                let from_live = self.membership.live_addrs().contains(&from);
+                if from_live && buckets == self.catalog.summary() {
+                    self.release_starts(Some(from));
+                }
+            }
             None => {}
         }
         self.after_input();
@@ -335,6 +382,9 @@ impl Node {
             return;
         }
         self.membership.handle_timeout(self.now);
+        if self.hold_starts_until.is_some_and(|t| self.now >= t) {
+            self.release_starts(None);
+        }
         if self.now >= self.next_tick {
             self.next_tick = self.now.plus(TICK_MS);
             self.tick();
@@ -384,19 +434,6 @@ impl Node {
         self.after_input();
     }
 
-    /// The driver did not carry out a start it polled (it held it while joining, then
-    /// found the unit running or placed elsewhere). The node no longer waits
-    /// [`ACTION_RETRY_MS`] for it: should the unit need starting here later (its other
-    /// member dies), it starts at once.
-    pub fn start_not_done(&mut self, now: Millis, unit: &str) {
-        self.now = now.max(self.now);
-        if matches!(self.pending.get(unit), Some(Pending::Start(_))) {
-            self.pending.remove(unit);
-            self.dirty = true;
-        }
-        self.after_input();
-    }
-
     // ----- outputs -----
 
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
@@ -419,6 +456,9 @@ impl Node {
         let mut t = self.next_tick;
         if let Some(m) = self.membership.poll_timeout() {
             t = t.min(m);
+        }
+        if let Some(h) = self.hold_starts_until {
+            t = t.min(h);
         }
         if self.dirty {
             t = t.min(self.reconcile_due());
@@ -473,6 +513,11 @@ impl Node {
                 .map(|(_, u)| u.clone()),
         );
         v.into_iter().collect()
+    }
+
+    /// Whether starts are still held after start-up (see [`JOIN_GRACE_MS`]).
+    pub fn holding_starts(&self) -> bool {
+        self.hold_starts_until.is_some()
     }
 
     /// Whether this member refused to take part (duplicate machine id).
@@ -600,6 +645,13 @@ impl Node {
         }
     }
 
+    fn release_starts(&mut self, by: Option<SocketAddr>) {
+        if self.hold_starts_until.take().is_some() {
+            self.dirty = true;
+            self.emit(NodeEvent::StartsReleased { by });
+        }
+    }
+
     fn ask_text(&mut self, d: Digest, to: SocketAddr) {
         if self
             .asked
@@ -662,6 +714,12 @@ impl Node {
                     self.membership.announce(self.now, &[p]);
                 }
                 self.next_announce = self.now.plus(REANNOUNCE_MS);
+            }
+        }
+        if self.hold_starts_until.is_some() {
+            if let Some(peer) = self.random_live(1).pop() {
+                let buckets = self.catalog.summary();
+                self.send(peer, &Packet::Joining(buckets));
             }
         }
         if self.now >= self.next_anti_entropy {

@@ -5,7 +5,7 @@
 //! connections, the systemd executor thread, signals, local commands) talks to it
 //! through one inbox of [`Input`]s, so the node is never shared.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
@@ -22,12 +22,6 @@ use crate::control::{Request, Response};
 use crate::node::{Action, Command, Node, NodeEvent, Query, RemoteEvent};
 use crate::time::Millis;
 
-/// After a start-up with peers configured, starts wait this long for the cluster:
-/// a member that boots alone would otherwise place every unit on itself and start
-/// them all before hearing that the others run them (a whole-cluster power cut, or a
-/// member rebooting while its units run elsewhere). Joining takes well under a
-/// second; the rest is two or three anti-entropy rounds to learn who runs what.
-pub const JOIN_GRACE: Duration = Duration::from_secs(3);
 /// The desired state is saved at most this often when it changed (and at once after
 /// a command).
 pub const SAVE_PERIOD: Duration = Duration::from_secs(2);
@@ -59,9 +53,6 @@ pub struct Driver {
     pub orders: mpsc::Sender<Order>,
     pub data_dir: PathBuf,
     pub tools: tools::Tools,
-    /// Starts held during the join grace, released at `hold_until`.
-    pub hold_until: Option<Instant>,
-    pub held: BTreeSet<String>,
     pub asks: BTreeMap<u64, (String, Sender<Response>)>,
     pub last_saved: u64,
     pub next_save: Instant,
@@ -101,9 +92,6 @@ impl Driver {
             let mut deadline = self.next_save;
             if let Some(t) = self.node.poll_timeout() {
                 deadline = deadline.min(self.instant(t));
-            }
-            if let Some(t) = self.hold_until {
-                deadline = deadline.min(t);
             }
             let inbox = self.inbox.clone();
             let input = smol::future::or(async { inbox.recv().await.ok() }, async {
@@ -145,72 +133,7 @@ impl Driver {
 
     /// Carries out everything the node has queued.
     async fn drain(&mut self) {
-        let release = self.hold_until.is_some_and(|t| Instant::now() >= t);
-        if release {
-            self.hold_until = None;
-            let me = self.node.machine_id().to_string();
-            let live: BTreeSet<String> = self
-                .node
-                .live_members()
-                .into_iter()
-                .map(|i| i.machine)
-                .collect();
-            for unit in std::mem::take(&mut self.held) {
-                let placed_here = self
-                    .node
-                    .placement()
-                    .machines_of(&unit)
-                    .iter()
-                    .any(|m| m.0 == me);
-                let elsewhere = self
-                    .node
-                    .catalog()
-                    .replica()
-                    .reports
-                    .iter()
-                    .any(|((m, u), r)| {
-                        *u == unit
-                            && *m != me
-                            && live.contains(m)
-                            && r.status.as_ref().is_some_and(Status::is_running)
-                    });
-                let seen: Vec<String> = self
-                    .node
-                    .catalog()
-                    .replica()
-                    .reports
-                    .iter()
-                    .filter(|((_, u), _)| *u == unit)
-                    .map(|((m, _), r)| {
-                        let st = r.status.as_ref().map_or("gone", |s| s.active.as_str());
-                        let short = crate::schedule::MachineId(m.clone()).short();
-                        format!("{short}={st}@{}.{}", r.version.boot, r.version.counter)
-                    })
-                    .collect();
-                log::debug!("{unit}: reports {seen:?}");
-                if placed_here && !elsewhere {
-                    log::info!("starting {unit}");
-                    let _ = self.orders.send(Order::Act(Action::Start { unit }));
-                } else {
-                    // The node starts it as soon as it is placed here and nobody runs it.
-                    log::info!("not starting {unit}: it runs or is placed elsewhere now that the cluster is in sight");
-                    let now = self.now();
-                    self.node.start_not_done(now, &unit);
-                }
-            }
-        }
         while let Some(action) = self.node.poll_action() {
-            match &action {
-                Action::Start { unit } if self.hold_until.is_some() => {
-                    log::info!("{unit}: start held for up to {JOIN_GRACE:?} while joining");
-                    self.held.insert(unit.clone());
-                    continue;
-                }
-                Action::Stop { unit } | Action::Remove { unit } => {
-                    self.held.remove(unit);
-                }
-                _ => {}
-            }
             match &action {
                 Action::Install { unit, .. } => log::info!("installing {unit}"),
                 Action::Remove { unit } => log::info!("removing {unit}"),
@@ -232,6 +155,12 @@ impl Driver {
                 }
                 NodeEvent::Refused { reason } => log::error!("refusing to take part: {reason}"),
                 NodeEvent::Left => log::info!("left the cluster"),
+                NodeEvent::StartsReleased { by: Some(addr) } => {
+                    log::info!("in sync with settled member at {addr}: starts no longer held")
+                }
+                NodeEvent::StartsReleased { by: None } => {
+                    log::info!("join grace over: starts no longer held")
+                }
             }
         }
         while let Some(e) = self.node.poll_remote() {

@@ -288,7 +288,6 @@ fn setup(
     }));
     tasks.push(smol::spawn(server::serve(listener, tx.clone())));
 
-    let others = s.peers.iter().any(|p| *p != s.advertise);
     log::info!(
         "shoal {} member {machine_id} at {} (bind {}), peers {:?}, metadata {:?}",
         env!("CARGO_PKG_VERSION"),
@@ -297,6 +296,12 @@ fn setup(
         s.peers,
         s.metadata
     );
+    if node.holding_starts() {
+        log::info!(
+            "starts held until a settled member has synced with us (at most {} ms)",
+            crate::node::JOIN_GRACE_MS
+        );
+    }
     let fp = persist::fingerprint(&node);
     let driver = Driver {
         node,
@@ -307,8 +312,6 @@ fn setup(
         orders,
         data_dir: s.data_dir.clone(),
         tools,
-        hold_until: others.then(|| Instant::now() + driver::JOIN_GRACE),
-        held: Default::default(),
         asks: BTreeMap::new(),
         last_saved: fp,
         next_save: Instant::now() + driver::SAVE_PERIOD,

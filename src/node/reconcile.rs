@@ -167,6 +167,7 @@ impl Node {
             let installed = digest.is_some_and(|d| self.installed.get(&name) == Some(&d));
             if want_running
                 && installed
+                && self.hold_starts_until.is_none()
                 && !running_here
                 && !matches!(pending, Some(Pending::Start(_)))
             {

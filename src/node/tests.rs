@@ -208,9 +208,64 @@ fn garbage_datagrams_are_counted_and_change_nothing() {
     assert!(n.live_members().is_empty());
 }
 
+fn member(seed: u8, host: u8, peers: &[u8], now: u64) -> Node {
+    let keys = KeyRing::new(Key::from_bytes([1; 32]), vec![]).expect("ring");
+    let addr = |h: u8| SocketAddr::from(([10, 0, 0, h], 4700));
+    let mut cfg = NodeConfig::new(&format!("{:016x}", host), addr(host), keys, [seed; 32]);
+    cfg.peers = peers.iter().map(|h| addr(*h)).collect();
+    Node::new(cfg, Millis(now))
+}
+
+/// Delivers every queued datagram between `nodes` (lossless, instant) at `now`, and
+/// feeds each node's starts back as "running"; returns the units each one started.
+fn exchange(nodes: &mut [Node], now: Millis) -> Vec<Vec<String>> {
+    let mut started = vec![Vec::new(); nodes.len()];
+    for _ in 0..20 {
+        let mut moved = false;
+        for i in 0..nodes.len() {
+            while let Some((to, bytes)) = nodes[i].poll_transmit() {
+                let from = nodes[i].cfg.addr;
+                if let Some(j) = nodes.iter().position(|n| n.cfg.addr == to) {
+                    nodes[j].handle_datagram(now, from, &bytes);
+                    moved = true;
+                }
+            }
+            while let Some(a) = nodes[i].poll_action() {
+                if let Action::Start { unit } = a {
+                    started[i].push(unit.clone());
+                    let running = Status {
+                        active: "active".into(),
+                        sub: "running".into(),
+                    };
+                    nodes[i].handle_systemd_report(now, &unit, Some(running));
+                    moved = true;
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    started
+}
+
+fn run(nodes: &mut [Node], from_ms: u64, to_ms: u64) -> Vec<Vec<String>> {
+    let mut started = vec![Vec::new(); nodes.len()];
+    for t in (from_ms..=to_ms).step_by(10) {
+        for n in nodes.iter_mut() {
+            n.handle_timeout(Millis(t));
+        }
+        for (all, now) in started.iter_mut().zip(exchange(nodes, Millis(t))) {
+            all.extend(now);
+        }
+    }
+    started
+}
+
 #[test]
-fn a_start_the_driver_did_not_do_is_asked_again_without_the_retry_delay() {
-    let mut n = node(1);
+fn a_member_with_peers_holds_its_starts_for_the_join_grace_when_nobody_answers() {
+    let mut n = member(1, 1, &[1, 2], 0);
+    assert!(n.holding_starts());
     n.handle_command(
         Millis(10),
         Command::Submit {
@@ -226,20 +281,84 @@ fn a_start_the_driver_did_not_do_is_asked_again_without_the_retry_delay() {
         },
     )
     .unwrap();
-    n.handle_timeout(Millis(100));
-    assert_eq!(actions(&mut n).len(), 2, "install and start");
-    // Pending: no second start before the retry delay ...
-    n.handle_timeout(Millis(400));
-    assert_eq!(actions(&mut n), vec![]);
-    // ... unless the driver says it did not start it.
-    n.start_not_done(Millis(500), "a.service");
-    n.handle_timeout(Millis(600));
-    assert_eq!(
-        actions(&mut n),
-        vec![Action::Start {
-            unit: "a.service".into()
-        }]
+    let early = run(std::slice::from_mut(&mut n), 30, JOIN_GRACE_MS - 10);
+    assert_eq!(early, vec![Vec::<String>::new()], "no start while holding");
+    let late = run(
+        std::slice::from_mut(&mut n),
+        JOIN_GRACE_MS,
+        JOIN_GRACE_MS + 100,
     );
+    assert_eq!(late, vec![vec!["a.service".to_string()]]);
+    assert!(!n.holding_starts());
+}
+
+#[test]
+fn a_restarted_member_stops_holding_once_a_settled_member_synced_with_it() {
+    // Two settled members run a.service (on one of them) ...
+    let mut nodes = vec![member(1, 1, &[1, 2, 3], 0), member(2, 2, &[1, 2, 3], 0)];
+    nodes[0]
+        .handle_command(
+            Millis(10),
+            Command::Submit {
+                name: "a.service".into(),
+                text: TEXT.into(),
+            },
+        )
+        .unwrap();
+    nodes[0]
+        .handle_command(
+            Millis(10),
+            Command::Start {
+                name: "a.service".into(),
+            },
+        )
+        .unwrap();
+    let first = run(&mut nodes, 0, JOIN_GRACE_MS + 500);
+    assert_eq!(first.concat(), vec!["a.service".to_string()], "{first:?}");
+    assert!(nodes.iter().all(|n| !n.holding_starts()));
+    // ... when a third member starts with peers configured: it learns the cluster's
+    // state from a settled member and stops holding well before the grace runs out.
+    let t0 = JOIN_GRACE_MS + 500;
+    let third = member(3, 3, &[1, 2, 3], t0);
+    nodes.push(third);
+    let mut released_at = None;
+    for t in (t0..t0 + JOIN_GRACE_MS).step_by(10) {
+        for n in nodes.iter_mut() {
+            n.handle_timeout(Millis(t));
+        }
+        let started = exchange(&mut nodes, Millis(t));
+        assert_eq!(
+            started.concat(),
+            Vec::<String>::new(),
+            "nothing starts twice"
+        );
+        if !nodes[2].holding_starts() {
+            released_at = Some(t - t0);
+            break;
+        }
+    }
+    let released_at = released_at.expect("released before the grace ran out");
+    assert!(released_at <= 1_000, "released after {released_at} ms");
+    let events: Vec<NodeEvent> = std::iter::from_fn(|| nodes[2].poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::StartsReleased { by: Some(_) })),
+        "{events:?}"
+    );
+    assert!(
+        nodes[2].catalog().unit("a.service").is_some(),
+        "it knows the unit"
+    );
+}
+
+#[test]
+fn members_starting_together_wait_out_the_grace_since_none_is_settled() {
+    let mut nodes = vec![member(1, 1, &[1, 2], 0), member(2, 2, &[1, 2], 0)];
+    run(&mut nodes, 0, JOIN_GRACE_MS - 10);
+    assert!(nodes.iter().all(Node::holding_starts));
+    run(&mut nodes, JOIN_GRACE_MS, JOIN_GRACE_MS + 10);
+    assert!(nodes.iter().all(|n| !n.holding_starts()));
 }
 
 #[test]
