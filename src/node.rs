@@ -197,10 +197,21 @@ enum Packet {
     /// "I am settled (past my own start hold) and this is my summary": the holder
     /// releases its starts when the summary equals its own.
     Settled(Vec<u64>),
+    /// Membership anti-entropy: the sender's member fingerprints
+    /// ([`Membership::member_buckets`]); `reply` asks for ours back.
+    MemberSummary {
+        buckets: Vec<u64>,
+        reply: bool,
+    },
+    /// Live members of the buckets that differed (at most [`MAX_MEMBERS_LISTED`]).
+    Alive(Vec<foca::Member<Identity>>),
 }
 
 /// Most members listed in one `Packet::Down` (keeps it within one datagram).
 pub const MAX_DOWN_LISTED: usize = 12;
+/// Most members listed in one `Packet::Alive`, and most such packets per repair.
+pub const MAX_MEMBERS_LISTED: usize = 12;
+pub const MAX_ALIVE_PACKETS: usize = 4;
 /// Deaths are shared in anti-entropy for this long after we learnt them: long enough for
 /// every member to sync with a few peers.
 pub const RECENT_DOWN_MS: u64 = 30_000;
@@ -363,6 +374,13 @@ impl Node {
                 if equal && self.hold_starts_until.is_none() {
                     self.send(from, &Packet::Settled(self.catalog.summary()));
                 }
+            }
+            Some(Packet::MemberSummary { buckets, reply }) => {
+                self.handle_member_summary(from, buckets, reply)
+            }
+            Some(Packet::Alive(members)) => {
+                let members = members.into_iter().take(MAX_MEMBERS_LISTED).collect();
+                self.membership.apply_alive(self.now, members);
             }
             Some(Packet::Settled(buckets)) => {
                 let from_live = self.membership.live_addrs().contains(&from);
@@ -645,6 +663,26 @@ impl Node {
         }
     }
 
+    fn handle_member_summary(&mut self, from: SocketAddr, buckets: Vec<u64>, reply: bool) {
+        let mine = self.membership.member_buckets();
+        if buckets == mine {
+            return;
+        }
+        let differing = self
+            .membership
+            .members_in_other_buckets(&buckets, MAX_MEMBERS_LISTED * MAX_ALIVE_PACKETS);
+        for chunk in differing.chunks(MAX_MEMBERS_LISTED) {
+            self.send(from, &Packet::Alive(chunk.to_vec()));
+        }
+        if reply {
+            let packet = Packet::MemberSummary {
+                buckets: mine,
+                reply: false,
+            };
+            self.send(from, &packet);
+        }
+    }
+
     fn release_starts(&mut self, by: Option<SocketAddr>) {
         if self.hold_starts_until.take().is_some() {
             self.dirty = true;
@@ -742,6 +780,14 @@ impl Node {
                 if !down.is_empty() {
                     self.send(peer, &Packet::Down(down));
                 }
+                let buckets = self.membership.member_buckets();
+                self.send(
+                    peer,
+                    &Packet::MemberSummary {
+                        buckets,
+                        reply: true,
+                    },
+                );
             }
         }
         let missing = self.catalog.missing_texts();
@@ -793,6 +839,7 @@ impl Node {
                     if self.recent_down.len() < MAX_DOWN_LISTED * 8 {
                         self.recent_down.insert(id.clone(), self.now);
                     }
+                    self.spread_down(&id);
                     self.emit(NodeEvent::MemberDown {
                         machine: id.machine,
                         addr: id.addr,
@@ -811,6 +858,22 @@ impl Node {
                 | membership::Event::Idle
                 | membership::Event::Defunct => {}
             }
+        }
+    }
+
+    /// Tells a few live members at once that `id` is down, as everyone does who learns
+    /// it first-hand or from such a rumour: its units are started elsewhere only once the
+    /// member that would run them knows, and SWIM's piggybacked gossip alone takes a few
+    /// probe periods to get there in a cluster of ten.
+    fn spread_down(&mut self, id: &Identity) {
+        let only = BTreeMap::from([(id.clone(), self.now)]);
+        let down = self.membership.down_members(&only, 1);
+        if down.is_empty() {
+            return;
+        }
+        let packet = Packet::Down(down);
+        for peer in self.random_live(RUMOUR_FANOUT) {
+            self.send(peer, &packet);
         }
     }
 

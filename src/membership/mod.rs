@@ -41,14 +41,18 @@ pub enum Event {
 /// Timing, with the reason for each default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timing {
-    /// How often each member probes one other. Shorter than memberlist's 1 s so that a
-    /// failure is noticed within about two seconds (fleet took 20 to 40).
+    /// How often each member probes one other. Shorter than memberlist's 1 s: a dead
+    /// member is found within one period on average (fleet took 20 to 40 s), so that,
+    /// with suspicion, its units run elsewhere within about 1.5 s on a LAN.
     pub probe_period_ms: u64,
     /// How long to wait for a direct ack before asking others to probe: a LAN round trip
     /// at its worst plus margin.
     pub probe_rtt_ms: u64,
     /// Suspicion before down, per log10(cluster size) (at least 1): gives a slow but live
-    /// member time to refute, growing slowly with size as in memberlist.
+    /// member time to refute, growing slowly with size as in memberlist. 600 ms is
+    /// several LAN round trips and scheduler hiccups. A live member silent for longer
+    /// is declared down: it rejoins at once with a higher boot, and its units may run
+    /// twice until placement's stickiness keeps one copy and the other stops.
     pub suspicion_ms_per_log: u64,
     /// How often to push membership updates to a few members besides probes.
     pub gossip_period_ms: u64,
@@ -62,14 +66,32 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Timing {
         Timing {
-            probe_period_ms: 500,
-            probe_rtt_ms: 200,
-            suspicion_ms_per_log: 1_000,
+            probe_period_ms: 400,
+            probe_rtt_ms: 150,
+            suspicion_ms_per_log: 600,
             gossip_period_ms: 200,
             announce_down_period_ms: 2_000,
             announce_period_ms: 5_000,
         }
     }
+}
+
+/// Buckets of [`Membership::member_buckets`]: a member list differing by one member
+/// costs one bucket's members to repair (about n/16).
+pub const MEMBER_BUCKETS: usize = 16;
+
+/// A member's bucket and fingerprint: from what names it (machine, address, boot),
+/// not its metadata or SWIM incarnation, which two views may briefly disagree on.
+fn fingerprint(id: &Identity) -> (usize, u64) {
+    use std::hash::{Hash, Hasher};
+    let mut h = siphasher::sip::SipHasher13::new_with_keys(0x6d656d62, 0x65727321);
+    id.machine.hash(&mut h);
+    id.addr.hash(&mut h);
+    id.boot.hash(&mut h);
+    let print = h.finish();
+    let mut b = siphasher::sip::SipHasher13::new_with_keys(0x6275636b, 0x65747321);
+    id.addr.hash(&mut b);
+    ((b.finish() % MEMBER_BUCKETS as u64) as usize, print)
 }
 
 /// foca packets leave room inside one datagram body for our envelope.
@@ -215,6 +237,58 @@ impl Membership {
         v.sort_by(|a, b| a.id().cmp(b.id()));
         v.truncate(max);
         v
+    }
+
+    /// Fingerprints of the members we hold as live, us included, in [`MEMBER_BUCKETS`]
+    /// buckets by address. Two members whose lists agree have equal fingerprints; where
+    /// a bucket differs, [`Self::members_in_other_buckets`] lists what to send. SWIM's
+    /// rumours miss a join now and then in a join storm, and a member that missed one
+    /// would otherwise learn it only when the newcomer happens to probe it.
+    pub fn member_buckets(&self) -> Vec<u64> {
+        let mut out = vec![0u64; MEMBER_BUCKETS];
+        let me = self.foca.identity();
+        for id in self
+            .foca
+            .iter_members()
+            .map(|m| m.id())
+            .chain(std::iter::once(me))
+        {
+            let (bucket, print) = fingerprint(id);
+            out[bucket] ^= print;
+        }
+        out
+    }
+
+    /// Our live members (us included) in the buckets where `theirs` differs from ours,
+    /// at most `max`, sorted; empty when `theirs` is malformed.
+    pub fn members_in_other_buckets(&self, theirs: &[u64], max: usize) -> Vec<Member<Identity>> {
+        let mine = self.member_buckets();
+        if theirs.len() != mine.len() {
+            return Vec::new();
+        }
+        let differs = |id: &Identity| {
+            let (b, _) = fingerprint(id);
+            mine[b] != theirs[b]
+        };
+        let me = Member::alive(self.foca.identity().clone());
+        let mut v: Vec<Member<Identity>> = self
+            .foca
+            .iter_members()
+            .filter(|m| differs(m.id()))
+            .cloned()
+            .chain(differs(me.id()).then_some(me))
+            .collect();
+        v.sort_by(|a, b| a.id().cmp(b.id()));
+        v.truncate(max);
+        v
+    }
+
+    /// Takes live members another member listed (see [`Self::member_buckets`]); anything
+    /// but alive is ignored, and SWIM's own rules (incarnations, boots) decide the rest.
+    pub fn apply_alive(&mut self, now: Millis, members: Vec<Member<Identity>>) {
+        self.out.now = now;
+        let alive = members.into_iter().filter(|m| m.state() == State::Alive);
+        let _ = self.foca.apply_many(alive, true, &mut self.out);
     }
 
     /// Takes deaths another member reported (anything but `Down` is ignored: liveness is

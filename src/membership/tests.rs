@@ -165,3 +165,45 @@ fn a_restarted_member_with_a_higher_boot_replaces_its_old_self() {
     );
     assert_eq!(net.members[0].0.live(), vec![id(2, "b", 1)]);
 }
+
+#[test]
+fn member_lists_that_differ_are_repaired_through_bucket_fingerprints() {
+    // a knows b and c; d knows only b (it missed the rumours of a and c).
+    let mk = |i: u8| {
+        Membership::new(
+            Millis(0),
+            id(i, &format!("m{i}"), 1),
+            &Timing::default(),
+            4,
+            u64::from(i),
+        )
+    };
+    let (mut a, mut d) = (mk(1), mk(4));
+    a.apply_alive(
+        Millis(0),
+        vec![Member::alive(id(2, "m2", 1)), Member::alive(id(3, "m3", 1))],
+    );
+    d.apply_alive(Millis(0), vec![Member::alive(id(2, "m2", 1))]);
+    assert_ne!(a.member_buckets(), d.member_buckets());
+    // One exchange each way, as anti-entropy does.
+    let for_d = a.members_in_other_buckets(&d.member_buckets(), 100);
+    let for_a = d.members_in_other_buckets(&a.member_buckets(), 100);
+    assert!(
+        !for_d.iter().any(|m| m.id().machine == "m2"),
+        "only differing buckets travel: {for_d:?}"
+    );
+    d.apply_alive(Millis(1), for_d);
+    a.apply_alive(Millis(1), for_a);
+    let names =
+        |m: &Membership| -> Vec<String> { m.live().into_iter().map(|i| i.machine).collect() };
+    assert_eq!(names(&d), vec!["m1", "m2", "m3"]);
+    assert_eq!(names(&a), vec!["m2", "m3", "m4"]);
+    assert_eq!(a.member_buckets(), d.member_buckets(), "in agreement now");
+    // Nothing but alive members is taken from a list.
+    d.apply_alive(Millis(2), vec![Member::down(id(2, "m2", 1))]);
+    assert_eq!(names(&d), vec!["m1", "m2", "m3"]);
+    assert!(
+        a.members_in_other_buckets(&[1, 2, 3], 100).is_empty(),
+        "malformed"
+    );
+}

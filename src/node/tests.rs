@@ -395,3 +395,34 @@ fn a_report_from_an_earlier_life_of_this_member_is_overruled_with_what_runs_here
         "says again that w.service does not run here"
     );
 }
+
+#[test]
+fn a_death_reaches_every_member_at_once_not_after_rounds_of_gossip() {
+    let hosts: Vec<u8> = (1..=8).collect();
+    let mut nodes: Vec<Node> = hosts.iter().map(|h| member(*h, *h, &hosts, 0)).collect();
+    run(&mut nodes, 0, 5_000);
+    assert!(nodes.iter().all(|n| n.live_members().len() == 7), "all met");
+    let dead = nodes.pop().expect("eight").identity().clone();
+    let sees_dead = |n: &Node| n.live_members().contains(&dead);
+    let mut first = None;
+    for t in (5_010..15_000).step_by(10) {
+        for n in nodes.iter_mut() {
+            n.handle_timeout(Millis(t));
+        }
+        exchange(&mut nodes, Millis(t));
+        let knowing = nodes.iter().filter(|n| !sees_dead(n)).count();
+        if knowing > 0 && first.is_none() {
+            first = Some(t);
+        }
+        if knowing == nodes.len() {
+            let first = first.unwrap_or(t);
+            assert!(
+                t - first <= 10,
+                "the last member learnt it {} ms after the first",
+                t - first
+            );
+            return;
+        }
+    }
+    panic!("the death never reached everyone");
+}
