@@ -3,13 +3,17 @@
 //! Host timings use one clock: the test hosts share this machine's kernel,
 //! so `CLOCK_REALTIME` read here just before the client is invoked (or the
 //! member is killed) and `date +%s%N` read inside the member that runs the
-//! unit are directly comparable. Inside the member a shell loop asks
-//! `systemctl is-active` every ~5 ms (each call costs a few ms itself, so
-//! the figures carry that much resolution).
+//! unit are directly comparable. The measured units record `date +%s%N` as
+//! the first thing their main process does (systemd counts a simple
+//! service active once it has forked it, so this is at or just after
+//! "active"), into a file under `/var/tmp` that the bench reads from outside
+//! through the host's root directory every 2 ms. An earlier version polled
+//! `systemctl is-active` in every host every 5 ms: on this 2-core machine
+//! nine such loops saturated the CPU and slowed the very agents measured.
 
 use crate::agents::{self, Shoal, Watchdog};
 use crate::hosts::{Cluster, Result};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const USAGE: &str =
@@ -261,37 +265,60 @@ fn now_ns() -> u128 {
         .unwrap_or(0)
 }
 
-/// Starts, in host `i`, a loop that prints the time (ns since the epoch)
-/// at which `unit` is first active, polling every ~5 ms, for at most
-/// [`EVENT_TIMEOUT`].
-fn watch_active(s: &Shoal, i: u32, unit: &str) -> Result<Child> {
-    let tries = (EVENT_TIMEOUT.as_millis() / 5).to_string();
-    let script = r#"u=$1; n=$2; k=0
-while [ "$k" -lt "$n" ]; do
-  [ "$(systemctl is-active "$u")" = active ] && { date +%s%N; exit 0; }
-  sleep 0.005; k=$((k+1))
-done
-exit 1"#;
-    s.cluster
-        .command(i, &[], &["sh", "-c", script, "sh", unit, &tries])?
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("nsenter: {e}"))
+/// Where a measured unit records when it started, inside its host.
+fn stamp_path(unit: &str) -> String {
+    format!("/var/tmp/shoal-bench-{unit}")
 }
 
-/// The time a watcher printed, or `None` when it gave up or was killed.
-fn watched(child: Child) -> Option<u128> {
-    let out = child.wait_with_output().ok()?;
-    if !out.status.success() {
-        return None;
+/// Forgets any earlier stamp of `unit` in the hosts `among`.
+fn clear_stamps(s: &Shoal, among: &[u32], unit: &str) {
+    for &i in among {
+        let p = s
+            .cluster
+            .machine(i)
+            .root()
+            .join(stamp_path(unit).trim_start_matches('/'));
+        let _ = std::fs::remove_file(p);
     }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// Waits (polling every 2 ms, at most [`EVENT_TIMEOUT`]) until one of the hosts
+/// `among` has a start stamp for `unit`: (host, ns since the epoch).
+fn wait_stamp(s: &Shoal, among: &[u32], unit: &str) -> Option<(u32, u128)> {
+    let paths: Vec<(u32, std::path::PathBuf)> = among
+        .iter()
+        .map(|&i| {
+            (
+                i,
+                s.cluster
+                    .machine(i)
+                    .root()
+                    .join(stamp_path(unit).trim_start_matches('/')),
+            )
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + EVENT_TIMEOUT;
+    while std::time::Instant::now() < deadline {
+        for (i, p) in &paths {
+            if let Ok(text) = std::fs::read_to_string(p) {
+                if let Ok(t) = text.trim().parse() {
+                    return Some((*i, t));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    None
 }
 
 fn unit_text(host: &str) -> String {
-    format!("[Unit]\nDescription=shoal bench\n\n[X-Fleet]\nMachineMetadata={host}\n\n[Service]\nExecStart=/bin/sleep infinity\n")
+    format!(
+        "[Unit]\nDescription=shoal bench\n\n[X-Fleet]\nMachineMetadata={host}\n\n[Service]\n\
+         ExecStart=/bin/sh -c 'date +%%s%%N > {}.tmp && mv {}.tmp {} && exec sleep infinity'\n",
+        stamp_path("%n"),
+        stamp_path("%n"),
+        stamp_path("%n")
+    )
 }
 
 /// One `shoal start` of a unit pinned to `target`: (client invoked ->
@@ -300,14 +327,11 @@ fn start_latency(s: &Shoal, r: usize, target: u32) -> Result<(f64, f64)> {
     let unit = format!("bench-start-{r}.service");
     let path = format!("{}/{unit}", agents::UNIT_DIR);
     s.put(1, &path, &unit_text(&format!("host=h{target}")), 0o644)?;
-    let watcher = watch_active(s, target, &unit)?;
-    // The watcher's first systemctl call is slower than the rest; let it
-    // be in its loop before the clock starts.
-    std::thread::sleep(Duration::from_millis(100));
+    clear_stamps(s, &[target], &unit);
     let t0 = now_ns();
     let out = s.client(1, &["start", &path]);
     let t_client = now_ns();
-    let t_active = watched(watcher);
+    let t_active = wait_stamp(s, &[target], &unit).map(|(_, t)| t);
     let out = out?;
     if !out.status.success() {
         return Err(format!(
@@ -347,38 +371,10 @@ fn failover(s: &Shoal, r: usize) -> Result<f64> {
     .map_err(|t| format!("{unit} not active after {t:?}"))?;
     let victim = victim.unwrap_or(0);
     let others: Vec<u32> = (2..=s.n).filter(|&i| i != victim).collect();
-    let watchers: Vec<Child> = others
-        .iter()
-        .map(|&i| watch_active(s, i, &unit))
-        .collect::<Result<_>>()?;
-    std::thread::sleep(Duration::from_millis(100));
+    clear_stamps(s, &others, &unit);
     let t0 = now_ns();
     s.cluster.kill(victim)?;
-    // The first watcher to see it active wins; the rest are then stopped
-    // (they are our children: killing them by pid is safe).
-    let mut first = None;
-    let mut pending: Vec<Child> = watchers;
-    let deadline = std::time::Instant::now() + EVENT_TIMEOUT;
-    while first.is_none() && !pending.is_empty() && std::time::Instant::now() < deadline {
-        let mut still = Vec::new();
-        for mut c in pending {
-            match c.try_wait() {
-                Ok(Some(_)) => {
-                    if let Some(t) = watched(c) {
-                        first = Some(first.map_or(t, |f: u128| f.min(t)));
-                    }
-                }
-                _ => still.push(c),
-            }
-        }
-        pending = still;
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    for mut c in pending {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    let t = first.ok_or_else(|| {
+    let (_, t) = wait_stamp(s, &others, &unit).ok_or_else(|| {
         format!("{unit} not active on any other member after h{victim} was killed")
     })?;
     s.cluster.start(victim)?;
