@@ -30,7 +30,10 @@ use crate::time::Millis;
 use crate::wire::{self, DropCounters, KeyRing, NonceSource, ReplayGuard};
 
 pub use command::{Command, CommandError};
-pub use remote::{Query, RemoteEvent, RemoteMsg, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES};
+pub use remote::{
+    Query, RemoteEvent, RemoteMsg, ASK_TIMEOUT_MS, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES, RESEND_MS,
+    SILENCE_MS,
+};
 pub use snapshot::SnapshotError;
 
 /// How often the periodic work runs (anti-entropy, text fetches, retries, expiry).
@@ -244,6 +247,7 @@ impl Node {
         installed: BTreeMap<String, Digest>,
     ) -> Node {
         let mut nonces = NonceSource::from_seed(cfg.seed);
+        let remote = remote::Remote::new(&cfg.seed);
         let rng = SplitMix::new(nonces.next_u64());
         let mut metadata = cfg.metadata.clone();
         metadata.truncate(membership::MAX_METADATA_BYTES);
@@ -292,7 +296,7 @@ impl Node {
             refused: None,
             leaving_since: None,
             left: false,
-            remote: remote::Remote::default(),
+            remote,
         };
         node.handle_timeout(now);
         node
@@ -338,6 +342,9 @@ impl Node {
         if self.now >= self.next_tick {
             self.next_tick = self.now.plus(TICK_MS);
             self.tick();
+        }
+        if !self.is_out() {
+            self.remote_timers();
         }
         self.after_input();
     }
@@ -422,6 +429,9 @@ impl Node {
         }
         if self.dirty {
             t = t.min(self.reconcile_due());
+        }
+        if let Some(r) = self.remote.deadline() {
+            t = t.min(r);
         }
         Some(t)
     }
@@ -702,7 +712,6 @@ impl Node {
         if self.pending.len() != before {
             self.dirty = true;
         }
-        self.expire_remote();
         let units_before = self.catalog.replica().units.len();
         self.catalog.expire(self.now);
         if self.catalog.replica().units.len() != units_before {
