@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::{Node, Packet};
+use crate::journal::Position;
 use crate::time::Millis;
 
 /// Largest output sent back; longer output is cut (with a note).
@@ -47,11 +48,24 @@ const SERVED_KEEP_MS: u64 = ASK_TIMEOUT_MS + 1_000;
 /// Most journal lines one may ask for.
 pub const MAX_JOURNAL_LINES: u32 = 10_000;
 
+// A follow page and its trailer fit in one answer, so the answer is never cut.
+const _: () = assert!(crate::journal::PAGE_BYTES + 2 * 1024 <= MAX_OUTPUT_BYTES);
+
 /// What may be asked of another member.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Query {
-    Status { unit: String },
-    Journal { unit: String, lines: u32 },
+    Status {
+        unit: String,
+    },
+    Journal {
+        unit: String,
+        lines: u32,
+    },
+    /// One page of `journal -f` (added last: older members drop it as undecodable).
+    Follow {
+        unit: String,
+        from: Position,
+    },
 }
 
 /// The remote messages inside a datagram.
@@ -146,11 +160,28 @@ impl Remote {
     }
 }
 
+impl Query {
+    /// The unit asked about.
+    pub fn unit(&self) -> &str {
+        match self {
+            Query::Status { unit } | Query::Journal { unit, .. } | Query::Follow { unit, .. } => {
+                unit
+            }
+        }
+    }
+}
+
 fn query_ok(q: &Query) -> bool {
     let unit = match q {
         Query::Status { unit } => unit,
         Query::Journal { unit, lines } => {
             if *lines > MAX_JOURNAL_LINES {
+                return false;
+            }
+            unit
+        }
+        Query::Follow { unit, from } => {
+            if !from.is_valid(MAX_JOURNAL_LINES) {
                 return false;
             }
             unit
