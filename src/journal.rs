@@ -244,9 +244,10 @@ pub struct Step {
 #[derive(Clone, Debug)]
 pub struct Follower {
     unit: String,
+    /// `--lines`.
+    lines: u32,
     pos: Position,
-    /// Whether the lines of a `Tail` page are printed (not with `--lines 0`, nor when
-    /// picking a unit up on another member without knowing where we were).
+    /// Whether the lines of a `Tail` page are printed (not with `--lines 0`).
     print_tail: bool,
     /// The member the last answer came from.
     machine: Option<String>,
@@ -259,6 +260,7 @@ impl Follower {
     pub fn new(unit: &str, lines: u32) -> Follower {
         Follower {
             unit: unit.to_string(),
+            lines,
             // One entry at least, to learn where the journal ends.
             pos: Position::Tail(lines.max(1)),
             print_tail: lines > 0,
@@ -292,15 +294,17 @@ impl Follower {
             Some(m) if m != machine => {
                 // This page was read from our position in another member's journal:
                 // drop it and ask again from where we are, in this member's terms.
-                self.pos = match &self.pos {
-                    Position::After(c) => match cursor_time(c) {
-                        Some(t) => Position::Since(t),
-                        None => {
-                            self.print_tail = false;
-                            Position::Tail(1)
-                        }
-                    },
-                    other => other.clone(),
+                // Without a time to go on from (nothing shown yet, or the unit had
+                // no entry there), start there as `-f` starts: never with the whole
+                // of that member's history of the unit.
+                let since = match &self.pos {
+                    Position::After(c) => cursor_time(c),
+                    Position::Since(t) if *t > 0 => Some(*t),
+                    _ => None,
+                };
+                self.pos = match since {
+                    Some(t) => Position::Since(t),
+                    None => Position::Tail(self.lines.max(1)),
                 };
                 self.machine = Some(machine.to_string());
                 let short = crate::schedule::MachineId(machine.to_string()).short();
@@ -561,6 +565,17 @@ mod tests {
         assert_eq!(s.print, "b\n");
         assert!(s.notes.is_empty());
         assert_eq!(f.position(), Position::After(C2.into()));
+    }
+
+    #[test]
+    fn a_unit_that_moves_before_anything_was_shown_starts_there_from_its_last_lines() {
+        let mut f = Follower::new("web.service", 3);
+        f.page("m1", &page(&[], None));
+        assert_eq!(f.position(), Position::Since(0));
+        f.page("m2", &page(&["all of m2's history"], Some(C1)));
+        assert_eq!(f.position(), Position::Tail(3));
+        let s = f.page("m2", &page(&["x", "y", "z"], Some(C1)));
+        assert_eq!(s.print, "x\ny\nz\n");
     }
 
     #[test]
