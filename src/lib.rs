@@ -7,6 +7,7 @@ pub mod agent;
 pub mod catalog;
 pub mod cli;
 pub mod control;
+pub mod journal;
 pub mod membership;
 pub mod node;
 pub mod schedule;

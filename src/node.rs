@@ -30,7 +30,10 @@ use crate::time::Millis;
 use crate::wire::{self, DropCounters, KeyRing, NonceSource, ReplayGuard};
 
 pub use command::{Command, CommandError};
-pub use remote::{Query, RemoteEvent, RemoteMsg, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES};
+pub use remote::{
+    Query, RemoteEvent, RemoteMsg, ASK_TIMEOUT_MS, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES, RESEND_MS,
+    SILENCE_MS,
+};
 pub use snapshot::SnapshotError;
 
 /// How often the periodic work runs (anti-entropy, text fetches, retries, expiry).
@@ -279,6 +282,7 @@ impl Node {
         installed: BTreeMap<String, Digest>,
     ) -> Node {
         let mut nonces = NonceSource::from_seed(cfg.seed);
+        let remote = remote::Remote::new(&cfg.seed);
         let rng = SplitMix::new(nonces.next_u64());
         let mut metadata = cfg.metadata.clone();
         metadata.truncate(membership::MAX_METADATA_BYTES);
@@ -331,7 +335,7 @@ impl Node {
             refused: None,
             leaving_since: None,
             left: false,
-            remote: remote::Remote::default(),
+            remote,
         };
         node.handle_timeout(now);
         node
@@ -407,6 +411,9 @@ impl Node {
             self.next_tick = self.now.plus(TICK_MS);
             self.tick();
         }
+        if !self.is_out() {
+            self.remote_timers();
+        }
         self.after_input();
     }
 
@@ -480,6 +487,9 @@ impl Node {
         }
         if self.dirty {
             t = t.min(self.reconcile_due());
+        }
+        if let Some(r) = self.remote.deadline() {
+            t = t.min(r);
         }
         Some(t)
     }
@@ -806,7 +816,6 @@ impl Node {
         if self.pending.len() != before {
             self.dirty = true;
         }
-        self.expire_remote();
         let units_before = self.catalog.replica().units.len();
         self.catalog.expire(self.now);
         if self.catalog.replica().units.len() != units_before {

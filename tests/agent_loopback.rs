@@ -80,6 +80,7 @@ fn start_member(
     addr: SocketAddr,
     peers: &[SocketAddr],
     sd: Quick,
+    tools: agent::tools::Tools,
 ) -> agent::Handle {
     let raw_peers: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
     let args: Vec<OsString> = [
@@ -105,7 +106,7 @@ fn start_member(
         machine_id: machine_id(i),
         keys,
         systemd: Box::new(sd),
-        tools: Default::default(),
+        tools,
     })
     .expect("agent starts")
 }
@@ -168,7 +169,14 @@ fn three_agents_launch_a_unit_and_fail_it_over_when_its_member_dies() {
             let dir = base.join(format!("m{i}"));
             std::fs::create_dir_all(&dir).expect("dir");
             let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
-            let handle = start_member(&dir, i + 1, addrs[i], &addrs, sd.clone());
+            let handle = start_member(
+                &dir,
+                i + 1,
+                addrs[i],
+                &addrs,
+                sd.clone(),
+                Default::default(),
+            );
             Member {
                 dir,
                 sd,
@@ -301,7 +309,14 @@ fn three_agents_launch_a_unit_and_fail_it_over_when_its_member_dies() {
     let t = Instant::now();
     for (i, m) in members.iter_mut().enumerate() {
         m.sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
-        m.handle = Some(start_member(&m.dir, i + 1, addrs[i], &addrs, m.sd.clone()));
+        m.handle = Some(start_member(
+            &m.dir,
+            i + 1,
+            addrs[i],
+            &addrs,
+            m.sd.clone(),
+            Default::default(),
+        ));
     }
     wait_for(
         "the unit is back after a power cut",
@@ -360,7 +375,14 @@ fn a_member_that_reboots_while_its_units_run_elsewhere_takes_nothing_back() {
             let dir = base.join(format!("m{i}"));
             std::fs::create_dir_all(&dir).expect("dir");
             let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
-            let handle = start_member(&dir, i + 1, addrs[i], &addrs, sd.clone());
+            let handle = start_member(
+                &dir,
+                i + 1,
+                addrs[i],
+                &addrs,
+                sd.clone(),
+                Default::default(),
+            );
             Member {
                 dir,
                 sd,
@@ -410,6 +432,7 @@ fn a_member_that_reboots_while_its_units_run_elsewhere_takes_nothing_back() {
         addrs[victim],
         &addrs,
         members[victim].sd.clone(),
+        Default::default(),
     ));
     std::thread::sleep(Duration::from_secs(6));
     assert_eq!(placement_seen(&members[0]), before, "units moved back");
@@ -423,6 +446,207 @@ fn a_member_that_reboots_while_its_units_run_elsewhere_takes_nothing_back() {
         "the rebooted member started something: {:?}",
         members[victim].sd.lock().log
     );
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A stand-in for journalctl reading `journal` (lines `SEQ USEC TEXT`): `--lines`,
+/// `--after-cursor` and `--since` as journalctl 252 does them, `--show-cursor` always.
+fn fake_journalctl(dir: &Path, member: usize) -> PathBuf {
+    let script = format!(
+        r#"#!/bin/sh
+after=; since=; n=10
+for a in "$@"; do
+  case "$a" in
+    --after-cursor=*) after=${{a#*;i=}}; after=${{after%%;*}} ;;
+    --since=@*) since=${{a#--since=@}}; since=${{since%%.*}} ;;
+    --lines=*) n=${{a#--lines=}} ;;
+  esac
+done
+exec awk -v after="$after" -v since="$since" -v n="$n" '
+  {{ seq[NR] = $1; t[NR] = $2; msg[NR] = $3 " " $4 }}
+  END {{
+    from = NR - n + 1; if (from < 1) from = 1; to = NR
+    if (after != "" || since != "") {{
+      from = NR + 1
+      for (i = NR; i >= 1; i--) if ((after != "" && seq[i] > after + 0) || (since != "" && t[i] >= since * 1000000)) from = i
+      to = from + n - 1; if (to > NR) to = NR
+    }}
+    for (i = from; i <= to; i++) print "Jan 01 m{member} sh[1]: " msg[i]
+    if (to >= from) printf "-- cursor: s=m{member};i=%d;t=%x\n", seq[to], t[to]
+  }}' {journal}
+"#,
+        journal = dir.join("journal").display()
+    );
+    let path = dir.join("journalctl");
+    std::fs::write(&path, script).expect("write");
+    std::fs::write(dir.join("journal"), "").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// An output stream the test can read while the command still runs.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+#[test]
+fn journal_follow_goes_on_where_the_unit_moves_and_ends_when_it_is_destroyed() {
+    let base = std::env::temp_dir().join(format!("shoal-follow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let addrs: Vec<SocketAddr> = (0..3)
+        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+        .collect();
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| {
+            let dir = base.join(format!("m{i}"));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
+            let tools = agent::tools::Tools {
+                journalctl: fake_journalctl(&dir, i + 1),
+                ..Default::default()
+            };
+            let handle = start_member(&dir, i + 1, addrs[i], &addrs, sd.clone(), tools);
+            Member {
+                dir,
+                sd,
+                handle: Some(handle),
+            }
+        })
+        .collect();
+    wait_for("the three members meet", Duration::from_secs(10), || {
+        members.iter().all(|m| {
+            Client::connect(&m.endpoint())
+                .and_then(|mut c| c.call(&Request::ListMachines))
+                .is_ok_and(|r| matches!(r, Response::Machines(ms) if ms.len() == 3))
+        })
+    });
+    let file = base.join("web.service");
+    std::fs::write(&file, "[Service]\nExecStart=/bin/sleep 1000\n").expect("write");
+    let ep = |m: &Member| format!("unix://{}", m.endpoint().0.display());
+    let (code, out, err) = run_cli(&[
+        "--endpoint",
+        &ep(&members[0]),
+        "start",
+        &file.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let holder_of = |members: &[Member], watcher: usize| -> Option<usize> {
+        let on = active_on(&members[watcher], "web.service");
+        (1..=3).position(|i| on == vec![machine_id(i)])
+    };
+    let holder = holder_of(&members, 0).expect("runs");
+    let log = |m: &Member, seq: u64, secs: u64, text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(m.dir.join("journal"))
+            .expect("journal");
+        writeln!(f, "{seq} {} {text}", secs * 1_000_000).expect("append");
+    };
+    for k in 1..=3 {
+        log(&members[holder], k, k, &format!("tick {k}"));
+    }
+
+    // Followed from a member that does not run it.
+    let watcher = (holder + 1) % 3;
+    let (out, err) = (Shared::default(), Shared::default());
+    let follower = {
+        let (mut out, mut err) = (out.clone(), err.clone());
+        let args: Vec<OsString> = [
+            "--endpoint",
+            &ep(&members[watcher]),
+            "journal",
+            "-f",
+            "--lines",
+            "2",
+            "web.service",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        std::thread::spawn(move || shoal::cli::run(args, &mut out, &mut err))
+    };
+    wait_for("the last two lines", Duration::from_secs(5), || {
+        out.text().contains("tick 3")
+    });
+    for k in 4..=6 {
+        log(&members[holder], k, k, &format!("tick {k}"));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    wait_for("new lines", Duration::from_secs(5), || {
+        out.text().contains("tick 6")
+    });
+
+    // Its member dies; it runs on another, whose journal is followed from the time of
+    // the last line shown (an older entry there is not shown).
+    if let Some(h) = members[holder].handle.take() {
+        h.kill();
+    }
+    let alive = (holder + 2) % 3;
+    wait_for("the unit runs elsewhere", Duration::from_secs(15), || {
+        holder_of(&members, watcher).is_some_and(|h| h != holder)
+    });
+    let moved_to = holder_of(&members, watcher).expect("runs");
+    assert!(moved_to == watcher || moved_to == alive);
+    log(&members[moved_to], 1, 2, "old entry");
+    for k in 7..=9 {
+        log(&members[moved_to], 10 + k, 100 + k, &format!("tick {k}"));
+    }
+    wait_for("lines from the new member", Duration::from_secs(10), || {
+        out.text().contains("tick 9")
+    });
+
+    let (code, _, e) = run_cli(&[
+        "--endpoint",
+        &ep(&members[watcher]),
+        "destroy",
+        "web.service",
+    ]);
+    assert_eq!(code, 0, "{e}");
+    let t = Instant::now();
+    while !follower.is_finished() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(follower.is_finished(), "still following a destroyed unit");
+    let code = follower.join().expect("no panic");
+    let (out, err) = (out.text(), err.text());
+    let lines: Vec<&str> = out
+        .lines()
+        .map(|l| l.rsplit(": ").next().unwrap_or(l))
+        .collect();
+    let want: Vec<String> = (2..=9).map(|k| format!("tick {k}")).collect();
+    assert_eq!(
+        lines, want,
+        "each line once, in order\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    eprintln!("journal -f said on stderr:\n{err}");
+    assert_eq!(code, 1, "{err}");
+    let short = format!("{:x}", moved_to + 1);
+    assert!(
+        err.contains(&format!("-- web.service is now on {short}")),
+        "{err}"
+    );
+    assert!(err.contains("-- web.service was destroyed"), "{err}");
     drop(members);
     let _ = std::fs::remove_dir_all(&base);
 }

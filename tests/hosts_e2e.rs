@@ -76,7 +76,7 @@ type Step = (&'static str, fn(&mut Ctx) -> Result<()>);
 
 /// The scenarios, in order: each builds on the cluster the ones before
 /// left (the failover steps on the units the previous step started).
-const STEPS: [Step; 11] = [
+const STEPS: [Step; 12] = [
     (
         "chapter_metadata_pins_each_example_to_its_member",
         metadata_pins,
@@ -114,6 +114,10 @@ const STEPS: [Step; 11] = [
     (
         "bad_unit_file_is_refused_with_file_line_and_reason",
         bad_unit,
+    ),
+    (
+        "journal_follow_prints_new_lines_once_in_order_here_and_from_afar",
+        journal_follow,
     ),
 ];
 
@@ -832,6 +836,115 @@ fn bad_unit(ctx: &mut Ctx) -> Result<()> {
     if before != after {
         return Err(format!(
             "list-unit-files changed:\nbefore:\n{before}\nafter:\n{after}"
+        ));
+    }
+    Ok(())
+}
+
+/// A unit that prints a numbered line every 200 ms, pinned to h2.
+const TICKER: &str = "[Unit]\nDescription=ticker\n\n[Service]\n\
+ExecStart=/bin/sh -c 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done'\n\n\
+[X-Fleet]\nMachineMetadata=host=service_02\n";
+const TICKER_HOST: u32 = 2;
+
+/// The numbers of the `tick N` lines in `out`.
+fn ticks(out: &[u8]) -> Vec<u64> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(|l| {
+            l.rsplit_once("tick ")
+                .and_then(|(_, n)| n.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// `shoal ARGS` in host `i` through `sh -c`, for timeouts and pipes.
+fn client_sh(ctx: &Ctx, i: u32, script: &str) -> Result<std::process::Output> {
+    let mut c = ctx.s.cluster.command(i, &[], &["/bin/sh", "-c", script])?;
+    c.stdin(std::process::Stdio::null());
+    c.output().map_err(|e| format!("nsenter: {e}"))
+}
+
+fn journal_follow(ctx: &mut Ctx) -> Result<()> {
+    reset(ctx)?;
+    let path = format!("{UNIT_DIR}/ticker.service");
+    ctx.s.put(ctx.via, &path, TICKER, 0o644)?;
+    start(ctx, &["ticker.service"])?;
+    std::thread::sleep(Duration::from_secs(1));
+    // From the member running it and from another one: Ctrl-C (SIGINT) ends it.
+    let far = if ctx.via == TICKER_HOST { 1 } else { ctx.via };
+    for (host, what) in [(TICKER_HOST, "here"), (far, "from afar")] {
+        let out = client_sh(
+            ctx,
+            host,
+            "timeout -s INT 3 /opt/bin/shoal journal -f --lines 3 ticker.service",
+        )?;
+        let n = ticks(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let told = format!(
+            "journal -f {what} (h{host}), exit {:?}:\n{}\n{err}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        if out.status.code() != Some(124) || err.contains("panic") {
+            return Err(format!("interrupted by SIGINT, it must just stop: {told}"));
+        }
+        if n.len() < 10 || n.windows(2).any(|w| w[1] != w[0] + 1) {
+            return Err(format!(
+                "want 3 old lines then new ones, each once, in order: {n:?}\n{told}"
+            ));
+        }
+        eprintln!("journal -f {what}: ticks {}..={}", n[0], n[n.len() - 1]);
+    }
+    // Into `head`: it ends by itself once head is done.
+    let t = Instant::now();
+    let out = client_sh(
+        ctx,
+        far,
+        "{ timeout 20 /opt/bin/shoal journal -f --lines 1 ticker.service; echo \"exit $?\" >&2; } | head -n 6",
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if ticks(&out.stdout).len() != 6
+        || !err.contains("exit 0")
+        || t.elapsed() > Duration::from_secs(10)
+    {
+        return Err(format!(
+            "journal -f | head -n 6 must print 6 lines and end with status 0 soon after ({:.1?}):\n{}\n{err}",
+            t.elapsed(),
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    // A unit destroyed while followed: said, and exit status 1.
+    let follower = ctx
+        .s
+        .cluster
+        .command(
+            far,
+            &[],
+            &[
+                "timeout",
+                "20",
+                "/opt/bin/shoal",
+                "journal",
+                "-f",
+                "ticker.service",
+            ],
+        )?
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("nsenter: {e}"))?;
+    std::thread::sleep(Duration::from_millis(1500));
+    ctx.s.client_ok(ctx.via, &["destroy", "ticker.service"])?;
+    let out = follower
+        .wait_with_output()
+        .map_err(|e| format!("journal -f: {e}"))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(1) || !err.contains("ticker.service was destroyed") {
+        return Err(format!(
+            "following a destroyed unit must say so and exit 1, got {:?}:\n{err}",
+            out.status.code()
         ));
     }
     Ok(())

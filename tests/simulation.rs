@@ -6,7 +6,7 @@
 mod sim;
 
 use shoal::membership::rng::SplitMix;
-use shoal::node::{Command, NodeEvent};
+use shoal::node::{Command, NodeEvent, RemoteEvent};
 use shoal::time::Millis;
 use sim::{check, units, Cluster, Faults};
 
@@ -281,6 +281,81 @@ fn events_are_logged_for_members_coming_and_going() {
     let _ =
         std::iter::from_fn(|| n.poll_event()).any(|e| matches!(e, NodeEvent::MemberDown { .. }));
     check::membership(&c).expect("down member gone from views");
+}
+
+#[test]
+fn remote_questions_over_a_lossy_network_are_retried_and_answered_once_each() {
+    let mut c = settled(3, 21);
+    c.faults = Faults {
+        loss_permille: 200,
+        dup_permille: 100,
+        delay_min_ms: 5,
+        delay_max_ms: 80,
+        ..Faults::default()
+    };
+    let (mut answered, mut slow) = (0, 0);
+    for k in 0..30 {
+        let unit = format!("u{k}.service");
+        let Ok(id) = c.ask_status(0, 1, &unit) else {
+            // Member 1 taken for down for a moment: no question asked.
+            c.run_for(1_000);
+            continue;
+        };
+        let start = c.now;
+        let done = |c: &Cluster| {
+            if c.slots[0].remote.iter().any(|e| match e {
+                RemoteEvent::Answered { id: a, .. } | RemoteEvent::TimedOut { id: a } => *a == id,
+                _ => false,
+            }) {
+                Ok(())
+            } else {
+                Err(format!("question {id} still open"))
+            }
+        };
+        c.run_until_ok(13_000, 20, done)
+            .expect("answered or given up");
+        let ends: Vec<&RemoteEvent> = c.slots[0]
+            .remote
+            .iter()
+            .filter(|e| match e {
+                RemoteEvent::Answered { id: a, .. } | RemoteEvent::TimedOut { id: a } => *a == id,
+                _ => false,
+            })
+            .collect();
+        assert_eq!(ends.len(), 1, "one end per question: {ends:?}");
+        if let RemoteEvent::Answered { text, .. } = ends[0] {
+            let want = format!("{id} on {}: Status {{ unit: {unit:?} }}\n", sim::machine(1));
+            assert_eq!(text, &want);
+            answered += 1;
+            if c.now.since(start) > shoal::node::RESEND_MS {
+                slow += 1;
+            }
+        }
+        c.run_for(1_000);
+        assert!(
+            c.slots[0]
+                .remote
+                .iter()
+                .filter(|e| matches!(e, RemoteEvent::Answered { id: a, .. } if *a == id))
+                .count()
+                <= 1,
+            "late copies of an answer are not delivered again"
+        );
+    }
+    eprintln!("{answered} answered, {slow} after a resend");
+    let served = &c.slots[1].served;
+    let unique: std::collections::BTreeSet<&u64> = served.iter().collect();
+    assert_eq!(
+        unique.len(),
+        served.len(),
+        "each query ran once: {served:?}"
+    );
+    assert!(answered >= 27, "only {answered} of 30 answered");
+    // Without resending, about a third would have been lost (loss both ways).
+    assert!(
+        slow >= 1,
+        "no question needed a resend: the loss did not bite"
+    );
 }
 
 /// One row of the figures: simulated milliseconds and bytes.

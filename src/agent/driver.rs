@@ -224,6 +224,9 @@ impl Driver {
             Request::Journal { name, lines } => {
                 return self.query(Query::Journal { unit: name, lines }, reply)
             }
+            Request::Follow { name, from } => {
+                return self.query(Query::Follow { unit: name, from }, reply)
+            }
             Request::Submit { name, text } => {
                 if let Err(e) = crate::unit::parse_unit(&name, &name, &text) {
                     return Some(Response::Error(e.to_string()));
@@ -260,9 +263,7 @@ impl Driver {
     }
 
     fn query(&mut self, query: Query, reply: Sender<Response>) -> Option<Response> {
-        let unit = match &query {
-            Query::Status { unit } | Query::Journal { unit, .. } => unit.clone(),
-        };
+        let unit = query.unit().to_string();
         let Some(holder) = views::holder(&self.node, &unit) else {
             return Some(Response::Error(format!(
                 "unit {unit} runs nowhere (is it known and loaded? see `shoal list-units`)"

@@ -13,6 +13,7 @@ use super::input::load_units;
 use super::output::{json_string, Table};
 use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 use crate::control::{Client, Endpoint, MachineInfo, Request, Response, UnitInfo};
+use crate::journal::Follower;
 use crate::unit::Unit;
 
 /// How long `start`/`load`/`stop` wait by default for the units to get there.
@@ -21,6 +22,8 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 /// may lag a moment behind a join or a text still on its way).
 const UNPLACED_GRACE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(100);
+/// `journal -f` asks for new lines this often while there are none.
+const FOLLOW_POLL: Duration = Duration::from_millis(400);
 
 pub const SUBMIT_HELP: &str = "\
 shoal submit: make units known to the cluster (desired state inactive)
@@ -154,12 +157,19 @@ pub const JOURNAL_HELP: &str = "\
 shoal journal: a unit's journal, from the member that holds it
 
 USAGE:
-    shoal journal [--lines N] UNIT
+    shoal journal [--lines N] [-f|--follow] UNIT
 
 Prints the last N lines (default 10, at most 10000; output is cut at 48 KiB).
 
+    -n, --lines N   how many of the last lines to print first
+    -f, --follow    then keep printing new lines as they come, until Ctrl-C;
+                    each line is printed once. A unit that moves to another
+                    member is followed there (a notice on stderr); a unit
+                    destroyed ends it with exit status 1.
+
 EXAMPLE:
     shoal journal --lines 50 hello.service
+    shoal journal -f hello.service
 ";
 
 /// The options every command may take.
@@ -172,6 +182,7 @@ struct Opts {
     no_block: bool,
     wait: Option<Duration>,
     lines: u32,
+    follow: bool,
     positional: Vec<String>,
 }
 
@@ -194,6 +205,7 @@ fn parse(args: Vec<OsString>) -> Result<Opts, String> {
             Long("no-legend") => o.no_legend = true,
             Long("json") => o.json = true,
             Long("no-block") => o.no_block = true,
+            Short('f') | Long("follow") => o.follow = true,
             Long("fields") => {
                 let v = value(&mut p)?;
                 o.fields = Some(v.split(',').map(|f| f.trim().to_lowercase()).collect());
@@ -590,6 +602,13 @@ fn dispatch(
                 other => Err(unexpected(&other)),
             }
         }
+        "journal" if o.follow => {
+            let [unit] = o.positional.as_slice() else {
+                return Err(Fail(EXIT_BAD_INPUT, "--follow takes one unit".into()));
+            };
+            let mut s = Session::open(endpoint)?;
+            follow(&mut s, &unit_name(unit), o.lines, out, err)
+        }
         "status" | "journal" => {
             let mut s = Session::open(endpoint)?;
             let mut code = EXIT_OK;
@@ -620,6 +639,51 @@ fn dispatch(
             Ok(code)
         }
         _ => Err(Fail(EXIT_BAD_INPUT, "unknown command".into())),
+    }
+}
+
+/// `journal -f`: pages from the member that holds the unit, until interrupted (or the
+/// reader of our output goes away, or the unit is destroyed).
+fn follow(
+    s: &mut Session,
+    name: &str,
+    lines: u32,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, Fail> {
+    let mut f = Follower::new(name, lines);
+    loop {
+        let req = Request::Follow {
+            name: name.to_string(),
+            from: f.position(),
+        };
+        let step = match s.client.call(&req)? {
+            Response::Output { machine, text, .. } => f.page(&machine, &text),
+            Response::Error(e) if !f.started() => return Err(Fail(EXIT_UNMET, e)),
+            Response::Error(e) => {
+                let known = s.units()?.iter().any(|u| u.name == name);
+                f.failed(&e, known)
+            }
+            other => return Err(unexpected(&other)),
+        };
+        if !step.print.is_empty()
+            && out
+                .write_all(step.print.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+        {
+            // Whoever reads our output is gone (`| head`): done.
+            return Ok(EXIT_OK);
+        }
+        for n in &step.notes {
+            let _ = writeln!(err, "{n}");
+        }
+        if let Some(code) = step.exit {
+            return Ok(code);
+        }
+        if !step.at_once {
+            std::thread::sleep(FOLLOW_POLL);
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::journal::Position;
+
 /// The largest frame either side sends or accepts: a full `list-units` of a large
 /// cluster, or a journal excerpt, fits well within it.
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
@@ -50,6 +52,13 @@ pub enum Request {
     Journal {
         name: String,
         lines: u32,
+    },
+    /// One page of `journal -f` from the member that holds the unit: answered with
+    /// `Output`, whose text is a page (see [`crate::journal`]). Added last, so the
+    /// other requests keep their encoding.
+    Follow {
+        name: String,
+        from: Position,
     },
 }
 
@@ -214,6 +223,10 @@ mod tests {
             Request::Journal {
                 name: "a.service".into(),
                 lines: 10,
+            },
+            Request::Follow {
+                name: "a.service".into(),
+                from: Position::After("s=1;i=2;t=3".into()),
             },
         ];
         for r in reqs {

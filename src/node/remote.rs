@@ -3,19 +3,27 @@
 //! A small request/response beside gossip: [`Node::ask_remote`] sends an `Ask` to one
 //! member; that member's driver gets [`RemoteEvent::Asked`], runs the query and hands
 //! the output to [`Node::answer_remote`], which sends it back in numbered parts; the
-//! asker's driver gets [`RemoteEvent::Answered`] once all parts are in. A lost part
-//! loses the answer (the driver times out and says so). Everything is bounded: output
-//! size, parts, outstanding asks and queued questions.
+//! asker's driver gets [`RemoteEvent::Answered`] once all parts are in.
+//!
+//! Loss: a question not answered whole within [`RESEND_MS`] is sent again under the
+//! same id. The answering member remembers the questions it serves (by asker and id)
+//! for as long as the asker may ask again: a repeat of a question whose answer is
+//! being made gets a small `Working` reply, a repeat of an answered one gets the same
+//! answer again, and the query runs once. The asker takes the first whole answer and
+//! ignores the parts that come after it. It gives up after [`SILENCE_MS`] without a
+//! word from the member (gone, or cut off), or after [`ASK_TIMEOUT_MS`] in all.
+//! Everything is bounded: output size, parts, outstanding asks, served questions.
 //!
 //! Architecture invariant: sans-IO like the rest of the node; running the query is
 //! the driver's business.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Node, Packet};
+use crate::journal::Position;
 use crate::time::Millis;
 
 /// Largest output sent back; longer output is cut (with a note).
@@ -24,18 +32,40 @@ pub const MAX_OUTPUT_BYTES: usize = 48 * 1024;
 const PART_BYTES: usize = 1_000;
 /// Most questions this member waits answers for at once.
 const MAX_ASKS: usize = 16;
-/// Most questions from others queued for the driver.
-const MAX_QUESTIONS: usize = 16;
-/// An unanswered question is forgotten after this long.
+/// Most questions from others this member serves (being answered, or answered and
+/// kept for repeats) at once.
+const MAX_SERVED: usize = 16;
+/// A question without its whole answer is sent again this often.
+pub const RESEND_MS: u64 = 400;
+/// A question is given up when the member has said nothing about it (no part, no
+/// `Working`) for this long: about seven tries.
+pub const SILENCE_MS: u64 = 3_000;
+/// A question is given up after this long in any case (a member working on it
+/// answers within its tool's time limit).
 pub const ASK_TIMEOUT_MS: u64 = 12_000;
+/// An answered question is kept this long after it arrived, for repeats.
+const SERVED_KEEP_MS: u64 = ASK_TIMEOUT_MS + 1_000;
 /// Most journal lines one may ask for.
 pub const MAX_JOURNAL_LINES: u32 = 10_000;
+
+// A follow page and its trailer fit in one answer, so the answer is never cut.
+const _: () = assert!(crate::journal::PAGE_BYTES + 2 * 1024 <= MAX_OUTPUT_BYTES);
 
 /// What may be asked of another member.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Query {
-    Status { unit: String },
-    Journal { unit: String, lines: u32 },
+    Status {
+        unit: String,
+    },
+    Journal {
+        unit: String,
+        lines: u32,
+    },
+    /// One page of `journal -f` (added last: older members drop it as undecodable).
+    Follow {
+        unit: String,
+        from: Position,
+    },
 }
 
 /// The remote messages inside a datagram.
@@ -51,6 +81,10 @@ pub enum RemoteMsg {
         count: u16,
         code: i32,
         data: String,
+    },
+    /// The question `id` came again while its answer is still being made.
+    Working {
+        id: u64,
     },
 }
 
@@ -72,17 +106,69 @@ pub enum RemoteEvent {
 /// One question of ours awaiting its answer.
 pub(super) struct Ask {
     to: SocketAddr,
+    query: Query,
+    /// First sent.
     since: Millis,
+    /// Last sent.
+    sent: Millis,
+    /// Last heard of from the member (a part or `Working`; first sent before that).
+    heard: Millis,
     parts: BTreeMap<u16, String>,
     count: Option<u16>,
     code: i32,
 }
 
-#[derive(Default)]
+/// One question from another member, while the asker may still repeat it.
+struct Served {
+    query: Query,
+    since: Millis,
+    /// The answer once made: exit code and (cut) text.
+    answer: Option<(i32, String)>,
+}
+
 pub(super) struct Remote {
     next_id: u64,
     asks: BTreeMap<u64, Ask>,
-    events: std::collections::VecDeque<RemoteEvent>,
+    served: BTreeMap<(SocketAddr, u64), Served>,
+    events: VecDeque<RemoteEvent>,
+}
+
+impl Remote {
+    /// Ids start from bits of this start's seed, so a restarted member does not reuse
+    /// the ids of its previous life (which others may still hold answers for).
+    pub(super) fn new(seed: &[u8; 32]) -> Remote {
+        let base = u32::from_le_bytes([seed[28], seed[29], seed[30], seed[31]]);
+        Remote {
+            next_id: u64::from(base) << 32,
+            asks: BTreeMap::new(),
+            served: BTreeMap::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// When the next resend or give-up is due.
+    pub(super) fn deadline(&self) -> Option<Millis> {
+        self.asks
+            .values()
+            .map(|a| {
+                a.sent
+                    .plus(RESEND_MS)
+                    .min(a.heard.plus(SILENCE_MS))
+                    .min(a.since.plus(ASK_TIMEOUT_MS))
+            })
+            .min()
+    }
+}
+
+impl Query {
+    /// The unit asked about.
+    pub fn unit(&self) -> &str {
+        match self {
+            Query::Status { unit } | Query::Journal { unit, .. } | Query::Follow { unit, .. } => {
+                unit
+            }
+        }
+    }
 }
 
 fn query_ok(q: &Query) -> bool {
@@ -90,6 +176,12 @@ fn query_ok(q: &Query) -> bool {
         Query::Status { unit } => unit,
         Query::Journal { unit, lines } => {
             if *lines > MAX_JOURNAL_LINES {
+                return false;
+            }
+            unit
+        }
+        Query::Follow { unit, from } => {
+            if !from.is_valid(MAX_JOURNAL_LINES) {
                 return false;
             }
             unit
@@ -129,13 +221,16 @@ impl Node {
         if self.remote.asks.len() >= MAX_ASKS {
             return Err("too many questions in flight; try again".into());
         }
-        self.remote.next_id += 1;
+        self.remote.next_id = self.remote.next_id.wrapping_add(1);
         let id = self.remote.next_id;
         self.remote.asks.insert(
             id,
             Ask {
                 to,
+                query: query.clone(),
                 since: self.now,
+                sent: self.now,
+                heard: self.now,
                 parts: BTreeMap::new(),
                 count: None,
                 code: 0,
@@ -145,7 +240,8 @@ impl Node {
         Ok(id)
     }
 
-    /// Sends the output of the question `id` from `to` back, cut to [`MAX_OUTPUT_BYTES`].
+    /// Sends the output of the question `id` from `to` back, cut to [`MAX_OUTPUT_BYTES`],
+    /// and keeps it for repeats of the question.
     pub fn answer_remote(&mut self, now: Millis, to: SocketAddr, id: u64, code: i32, text: &str) {
         self.now = now.max(self.now);
         let note = "\n[output cut by shoal]\n";
@@ -154,11 +250,18 @@ impl Node {
             body.truncate(cut(&body, MAX_OUTPUT_BYTES - note.len()).len());
             body.push_str(note);
         }
+        self.send_parts(to, id, code, &body);
+        if let Some(s) = self.remote.served.get_mut(&(to, id)) {
+            s.answer = Some((code, body));
+        }
+    }
+
+    fn send_parts(&mut self, to: SocketAddr, id: u64, code: i32, body: &str) {
         let mut parts = Vec::new();
-        let mut rest = body.as_str();
+        let mut rest = body;
         loop {
             let p = cut(rest, PART_BYTES);
-            parts.push(p.to_string());
+            parts.push(p);
             rest = &rest[p.len()..];
             if rest.is_empty() {
                 break;
@@ -171,7 +274,7 @@ impl Node {
                 index: index as u16,
                 count,
                 code,
-                data,
+                data: data.to_string(),
             };
             self.send(to, &Packet::Remote(msg));
         }
@@ -183,17 +286,12 @@ impl Node {
 
     pub(super) fn handle_remote(&mut self, from: SocketAddr, msg: RemoteMsg) {
         match msg {
-            RemoteMsg::Ask { id, query } => {
-                let queued = self
-                    .remote
-                    .events
-                    .iter()
-                    .filter(|e| matches!(e, RemoteEvent::Asked { .. }))
-                    .count();
-                if queued < MAX_QUESTIONS && query_ok(&query) {
-                    self.remote
-                        .events
-                        .push_back(RemoteEvent::Asked { from, id, query });
+            RemoteMsg::Ask { id, query } => self.asked(from, id, query),
+            RemoteMsg::Working { id } => {
+                if let Some(ask) = self.remote.asks.get_mut(&id) {
+                    if ask.to == from {
+                        ask.heard = self.now;
+                    }
                 }
             }
             RemoteMsg::Part {
@@ -204,6 +302,7 @@ impl Node {
                 data,
             } => {
                 let Some(ask) = self.remote.asks.get_mut(&id) else {
+                    // Answered already (a repeat's answer), or given up.
                     return;
                 };
                 let max_parts = MAX_OUTPUT_BYTES.div_ceil(PART_BYTES) as u16 + 1;
@@ -216,6 +315,7 @@ impl Node {
                 {
                     return;
                 }
+                ask.heard = self.now;
                 ask.count = Some(count);
                 ask.code = code;
                 ask.parts.insert(index, data);
@@ -233,20 +333,83 @@ impl Node {
         }
     }
 
-    /// Forgets questions unanswered for too long (called from the periodic tick).
-    pub(super) fn expire_remote(&mut self) {
+    /// A question from `from`: new ones go to the driver, repeats are answered here.
+    fn asked(&mut self, from: SocketAddr, id: u64, query: Query) {
+        let key = (from, id);
+        if let Some(s) = self.remote.served.get(&key) {
+            if s.query == query {
+                match s.answer.clone() {
+                    None => self.send(from, &Packet::Remote(RemoteMsg::Working { id })),
+                    Some((code, body)) => self.send_parts(from, id, code, &body),
+                }
+                return;
+            }
+            // The same id for another question: not a repeat (the asker restarted).
+            self.remote.served.remove(&key);
+        }
+        if !query_ok(&query) {
+            return;
+        }
+        if self.remote.served.len() >= MAX_SERVED {
+            // Room: forget the oldest answered question; with none, refuse (the asker
+            // gives up after its silence limit).
+            let oldest = self
+                .remote
+                .served
+                .iter()
+                .filter(|(_, s)| s.answer.is_some())
+                .min_by_key(|(_, s)| s.since)
+                .map(|(k, _)| *k);
+            match oldest {
+                Some(k) => {
+                    self.remote.served.remove(&k);
+                }
+                None => return,
+            }
+        }
+        self.remote.served.insert(
+            key,
+            Served {
+                query: query.clone(),
+                since: self.now,
+                answer: None,
+            },
+        );
+        self.remote
+            .events
+            .push_back(RemoteEvent::Asked { from, id, query });
+    }
+
+    /// Resends questions still without their answer, gives up those past their limits,
+    /// forgets served questions no one will repeat (called from every timeout).
+    pub(super) fn remote_timers(&mut self) {
         let now = self.now;
-        let expired: Vec<u64> = self
+        let given_up: Vec<u64> = self
             .remote
             .asks
             .iter()
-            .filter(|(_, a)| now.since(a.since) >= ASK_TIMEOUT_MS)
+            .filter(|(_, a)| {
+                now.since(a.since) >= ASK_TIMEOUT_MS || now.since(a.heard) >= SILENCE_MS
+            })
             .map(|(id, _)| *id)
             .collect();
-        for id in expired {
+        for id in given_up {
             self.remote.asks.remove(&id);
             self.remote.events.push_back(RemoteEvent::TimedOut { id });
         }
+        let mut again = Vec::new();
+        for (id, a) in self.remote.asks.iter_mut() {
+            if now.since(a.sent) >= RESEND_MS {
+                a.sent = now;
+                again.push((a.to, *id, a.query.clone()));
+            }
+        }
+        for (to, id, query) in again {
+            self.send(to, &Packet::Remote(RemoteMsg::Ask { id, query }));
+        }
+        self.remote
+            .served
+            .retain(|_, s| now.since(s.since) < SERVED_KEEP_MS);
     }
 }
 
@@ -359,5 +522,208 @@ mod tests {
         }
         assert!(timed_out);
         let _ = NodeEvent::Left;
+    }
+
+    /// Two joined members, the time they joined at, and each one's remote events.
+    struct Pair {
+        nodes: Vec<Node>,
+        now: Millis,
+        events: [Vec<RemoteEvent>; 2],
+    }
+
+    impl Pair {
+        fn new() -> Pair {
+            let mut nodes = vec![node(1), node(2)];
+            let now = exchange(&mut nodes, |n| {
+                !n[0].live_members().is_empty() && !n[1].live_members().is_empty()
+            });
+            Pair {
+                nodes,
+                now,
+                events: [Vec::new(), Vec::new()],
+            }
+        }
+
+        /// Delivers what is queued (and what that causes) until quiet; datagrams that
+        /// `lose(sender)` says are lost are dropped.
+        fn flush(&mut self, lose: &mut dyn FnMut(usize) -> bool) {
+            for _ in 0..100 {
+                let mut moved = false;
+                for i in 0..2 {
+                    let from = self.nodes[i].identity().addr;
+                    while let Some((_, bytes)) = self.nodes[i].poll_transmit() {
+                        moved = true;
+                        if !lose(i) {
+                            self.nodes[1 - i].handle_datagram(self.now, from, &bytes);
+                        }
+                    }
+                    while let Some(e) = self.nodes[i].poll_remote() {
+                        self.events[i].push(e);
+                    }
+                }
+                if !moved {
+                    return;
+                }
+            }
+        }
+
+        /// Lets `ms` pass in 50 ms steps, delivering as `flush` does.
+        fn run(&mut self, ms: u64, lose: &mut dyn FnMut(usize) -> bool) {
+            let end = self.now.plus(ms);
+            while self.now < end {
+                self.now = self.now.plus(50).min(end);
+                for n in self.nodes.iter_mut() {
+                    n.handle_timeout(self.now);
+                }
+                self.flush(lose);
+            }
+        }
+
+        fn ask(&mut self, query: Query) -> u64 {
+            let now = self.now;
+            self.nodes[0].ask_remote(now, "m2", query).unwrap()
+        }
+
+        fn questions(&self) -> Vec<(SocketAddr, u64, Query)> {
+            self.events[1]
+                .iter()
+                .filter_map(|e| match e {
+                    RemoteEvent::Asked { from, id, query } => Some((*from, *id, query.clone())),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn answers(&self) -> Vec<RemoteEvent> {
+            self.events[0].clone()
+        }
+    }
+
+    fn status(unit: &str) -> Query {
+        Query::Status { unit: unit.into() }
+    }
+
+    #[test]
+    fn a_lost_question_is_sent_again_and_answered_once() {
+        let mut p = Pair::new();
+        let id = p.ask(status("a.service"));
+        // The question is lost.
+        let mut sent = 0;
+        p.flush(&mut |i| {
+            sent += usize::from(i == 0);
+            i == 0
+        });
+        assert_eq!(sent, 1);
+        assert!(p.questions().is_empty());
+        p.run(RESEND_MS, &mut |_| false);
+        let qs = p.questions();
+        assert_eq!(qs.len(), 1, "{qs:?}");
+        assert_eq!(qs[0].1, id);
+        let now = p.now;
+        p.nodes[1].answer_remote(now, qs[0].0, id, 0, "active\n");
+        p.flush(&mut |_| false);
+        p.run(5 * RESEND_MS, &mut |_| false);
+        assert_eq!(
+            p.answers(),
+            vec![RemoteEvent::Answered {
+                id,
+                code: 0,
+                text: "active\n".into()
+            }]
+        );
+        assert_eq!(p.questions().len(), 1, "the query ran once");
+    }
+
+    #[test]
+    fn a_lost_answer_is_sent_again_from_memory_and_delivered_once() {
+        let mut p = Pair::new();
+        let query = Query::Journal {
+            unit: "web.service".into(),
+            lines: 300,
+        };
+        let id = p.ask(query);
+        p.flush(&mut |_| false);
+        let (from, asked, _) = p.questions()[0].clone();
+        let text: String = (0..300).map(|i| format!("line {i:03}\n")).collect();
+        assert!(text.len() > 2 * PART_BYTES);
+        let now = p.now;
+        p.nodes[1].answer_remote(now, from, asked, 0, &text);
+        // One of its parts is lost.
+        let mut k = 0;
+        p.flush(&mut |i| {
+            k += usize::from(i == 1);
+            i == 1 && k == 1
+        });
+        assert!(p.answers().is_empty());
+        // Two repeats reach the member before any answer comes back: both are answered
+        // from memory, and the asker takes the first whole answer only.
+        for _ in 0..2 {
+            let now = p.now.plus(RESEND_MS);
+            p.now = now;
+            p.nodes[0].handle_timeout(now);
+            let from = p.nodes[0].identity().addr;
+            while let Some((_, bytes)) = p.nodes[0].poll_transmit() {
+                p.nodes[1].handle_datagram(now, from, &bytes);
+            }
+        }
+        p.flush(&mut |_| false);
+        p.run(5 * RESEND_MS, &mut |_| false);
+        assert_eq!(
+            p.answers(),
+            vec![RemoteEvent::Answered { id, code: 0, text }]
+        );
+        assert_eq!(p.questions().len(), 1, "the query ran once");
+    }
+
+    #[test]
+    fn a_slow_answer_is_waited_for_while_the_member_says_it_works() {
+        let mut p = Pair::new();
+        let id = p.ask(status("slow.service"));
+        p.run(6_000, &mut |_| false);
+        assert!(p.answers().is_empty(), "{:?}", p.answers());
+        let qs = p.questions();
+        assert_eq!(qs.len(), 1);
+        let now = p.now;
+        p.nodes[1].answer_remote(now, qs[0].0, id, 3, "inactive\n");
+        p.run(RESEND_MS, &mut |_| false);
+        assert_eq!(
+            p.answers(),
+            vec![RemoteEvent::Answered {
+                id,
+                code: 3,
+                text: "inactive\n".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_silent_member_is_given_up_after_a_few_tries_not_the_whole_timeout() {
+        let mut p = Pair::new();
+        let start = p.now;
+        let id = p.ask(status("a.service"));
+        let mut tries = 0;
+        let mut timed_out_at = None;
+        while timed_out_at.is_none() && p.now.since(start) < ASK_TIMEOUT_MS {
+            // Everything from the asker is lost.
+            p.run(50, &mut |i| {
+                tries += usize::from(i == 0);
+                i == 0
+            });
+            if p.answers().contains(&RemoteEvent::TimedOut { id }) {
+                timed_out_at = Some(p.now.since(start));
+            }
+        }
+        let t = timed_out_at.expect("gave up");
+        assert!((SILENCE_MS..SILENCE_MS + 100).contains(&t), "after {t} ms");
+        // Gossip goes out too; at least the question went out several times.
+        assert!(tries >= (SILENCE_MS / RESEND_MS) as usize, "{tries}");
+        assert_eq!(p.answers().len(), 1);
+    }
+
+    #[test]
+    fn a_restarted_asker_does_not_reuse_ids() {
+        let a = Remote::new(&[1; 32]);
+        let b = Remote::new(&[2; 32]);
+        assert_ne!(a.next_id, b.next_id);
     }
 }

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use shoal::catalog::{Target, UnitEntry, UnitState};
 use shoal::membership::rng::SplitMix;
-use shoal::node::{Action, Command, Node, NodeConfig};
+use shoal::node::{Action, Command, Node, NodeConfig, Query, RemoteEvent};
 use shoal::schedule::Decision;
 use shoal::time::Millis;
 use shoal::wire::{Key, KeyRing};
@@ -84,6 +84,10 @@ pub struct Slot {
     pub snapshot: Option<Vec<u8>>,
     pub boots: u64,
     deadline: Option<Millis>,
+    /// Answers to (and give-ups of) this member's remote questions, in order.
+    pub remote: Vec<RemoteEvent>,
+    /// Ids of the questions from others this member ran (the driver's `Asked`).
+    pub served: Vec<u64>,
 }
 
 pub struct Cluster {
@@ -130,6 +134,8 @@ impl Cluster {
                     snapshot: None,
                     boots: 0,
                     deadline: None,
+                    remote: Vec::new(),
+                    served: Vec::new(),
                 }
             })
             .collect();
@@ -295,10 +301,27 @@ impl Cluster {
                     self.trace.push(format!("{:>7} event {i} {e:?}", now.0));
                 }
             }
+            // The driver's part of remote questions: answer at once, log the answers.
+            let mut answered = false;
+            let mut log = Vec::new();
+            let mut served = Vec::new();
+            while let Some(e) = node.poll_remote() {
+                match e {
+                    RemoteEvent::Asked { from, id, query } => {
+                        let text = format!("{} on {}: {query:?}\n", id, node.machine_id());
+                        node.answer_remote(now, from, id, 0, &text);
+                        answered = true;
+                        served.push(id);
+                    }
+                    other => log.push(other),
+                }
+            }
+            self.slots[i].remote.extend(log);
+            self.slots[i].served.extend(served);
             for (to, bytes) in sends {
                 self.send(i, to, bytes);
             }
-            if actions.is_empty() {
+            if actions.is_empty() && !answered {
                 break;
             }
             let mut reports = Vec::new();
@@ -438,6 +461,15 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// Member `i` asks member `j` for `unit`'s status; the question's id.
+    pub fn ask_status(&mut self, i: usize, j: usize, unit: &str) -> Result<u64, String> {
+        let machine = self.slots[j].cfg.machine_id.clone();
+        let mut r = Err(format!("member {i} is down"));
+        let query = Query::Status { unit: unit.into() };
+        self.with(i, |n, now| r = n.ask_remote(now, &machine, query));
+        r
     }
 
     pub fn running_on(&self, unit: &str) -> BTreeSet<usize> {
