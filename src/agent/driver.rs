@@ -150,12 +150,8 @@ impl Driver {
         if release {
             self.hold_until = None;
             let me = self.node.machine_id().to_string();
-            let live: BTreeSet<String> = self
-                .node
-                .live_members()
-                .into_iter()
-                .map(|i| i.machine)
-                .collect();
+            let live: BTreeSet<String> =
+                crate::btree::set(self.node.live_members().into_iter().map(|i| i.machine));
             for unit in std::mem::take(&mut self.held) {
                 let placed_here = self
                     .node

@@ -212,7 +212,7 @@ fn setup(
     cfg.metadata = s.metadata.clone();
     cfg.peers = s.peers.clone();
     let mut members: Vec<_> = s.peers.iter().chain([&s.advertise]).collect();
-    members.sort();
+    crate::sort::sort(&mut members);
     members.dedup();
     cfg.cluster_size = members.len().max(1) as u32;
     let udp = UdpSocket::bind(s.bind).map_err(|e| format!("bind {}: {e}", s.bind))?;
@@ -330,7 +330,7 @@ pub fn main(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i3
         let _ = write!(out, "{AGENT_HELP}");
         return crate::cli::EXIT_OK;
     }
-    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let env: BTreeMap<String, String> = crate::btree::map(std::env::vars());
     let prepared = Settings::load(&flags, &env).and_then(|settings| {
         let machine_id = config::read_machine_id(&settings.machine_id_file)?;
         let keys = config::read_keys(&settings.key_file)?;
