@@ -4,6 +4,7 @@
 //! in `main.rs` is the command line around it. See ARCHITECTURE.md for the map.
 
 pub mod agent;
+pub mod btree;
 pub mod catalog;
 pub mod cli;
 pub mod control;
@@ -11,6 +12,7 @@ pub mod journal;
 pub mod membership;
 pub mod node;
 pub mod schedule;
+pub mod sort;
 pub mod store;
 pub mod systemd;
 pub mod time;

@@ -531,7 +531,7 @@ impl Node {
     /// cluster believes our previous boot's reports.
     pub fn managed_units(&self) -> Vec<String> {
         let me = &self.cfg.machine_id;
-        let mut v: BTreeSet<String> = self.installed.keys().cloned().collect();
+        let mut v: BTreeSet<String> = crate::btree::set(self.installed.keys().cloned());
         v.extend(
             self.catalog
                 .replica()

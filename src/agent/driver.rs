@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use smol::channel::{Receiver, Sender};
-use smol::Async;
+use super::rt;
+use super::rt::channel::{Receiver, Sender};
+use super::rt::Async;
 
 use super::executor::Order;
 use super::{persist, tools, views};
@@ -94,8 +95,8 @@ impl Driver {
                 deadline = deadline.min(self.instant(t));
             }
             let inbox = self.inbox.clone();
-            let input = smol::future::or(async { inbox.recv().await.ok() }, async {
-                smol::Timer::at(deadline).await;
+            let input = rt::future::or(async { inbox.recv().await.ok() }, async {
+                rt::Timer::at(deadline).await;
                 None
             })
             .await;
@@ -168,8 +169,8 @@ impl Driver {
                 RemoteEvent::Asked { from, id, query } => {
                     let tx = self.tx.clone();
                     let tools = self.tools.clone();
-                    smol::spawn(async move {
-                        let (code, text) = smol::unblock(move || tools.run(&query)).await;
+                    rt::spawn(async move {
+                        let (code, text) = rt::unblock(move || tools.run(&query)).await;
                         let _ = tx
                             .send(Input::Answer {
                                 to: from,
@@ -271,8 +272,8 @@ impl Driver {
         };
         if holder == self.node.machine_id() {
             let tools = self.tools.clone();
-            smol::spawn(async move {
-                let (code, text) = smol::unblock(move || tools.run(&query)).await;
+            rt::spawn(async move {
+                let (code, text) = rt::unblock(move || tools.run(&query)).await;
                 let _ = reply
                     .send(Response::Output {
                         machine: holder,

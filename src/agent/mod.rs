@@ -16,6 +16,7 @@ mod driver;
 pub mod executor;
 pub mod logger;
 pub mod persist;
+mod rt;
 mod server;
 pub mod tools;
 mod views;
@@ -27,8 +28,8 @@ use std::net::UdpSocket;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use smol::channel::Sender;
-use smol::Async;
+use rt::channel::Sender;
+use rt::Async;
 
 pub use config::Settings;
 use driver::Driver;
@@ -150,12 +151,12 @@ impl Drop for Handle {
 
 /// Sets everything up (errors come back here), then runs the loop on a new thread.
 pub fn spawn(agent: Agent) -> Result<Handle, String> {
-    let (tx, rx) = smol::channel::unbounded();
+    let (tx, rx) = rt::channel::unbounded();
     let (driver, tasks) = setup(agent, tx.clone(), rx)?;
     let thread = std::thread::Builder::new()
         .name("shoal-agent".into())
         .spawn(move || {
-            let r = smol::block_on(driver.run());
+            let r = rt::block_on(driver.run());
             drop(tasks);
             r
         })
@@ -168,14 +169,14 @@ pub fn spawn(agent: Agent) -> Result<Handle, String> {
 
 /// Runs in this thread until the member has left (SIGTERM/SIGINT) or fails to start.
 pub fn run(agent: Agent) -> Result<(), String> {
-    let (tx, rx) = smol::channel::unbounded();
+    let (tx, rx) = rt::channel::unbounded();
     let socket = agent.settings.socket.clone();
     let (driver, mut tasks) = setup(agent, tx.clone(), rx)?;
     let signals =
         async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .map_err(|e| format!("signal handling: {e}"))?;
-    tasks.push(smol::spawn(async move {
-        use smol::stream::StreamExt;
+    tasks.push(rt::spawn(async move {
+        use rt::stream::StreamExt;
         let mut signals = signals;
         let mut first = true;
         while let Some(s) = signals.next().await {
@@ -187,7 +188,7 @@ pub fn run(agent: Agent) -> Result<(), String> {
             }
         }
     }));
-    let r = smol::block_on(driver.run());
+    let r = rt::block_on(driver.run());
     drop(tasks);
     let _ = std::fs::remove_file(&socket);
     r
@@ -196,8 +197,8 @@ pub fn run(agent: Agent) -> Result<(), String> {
 fn setup(
     agent: Agent,
     tx: Sender<Input>,
-    rx: smol::channel::Receiver<Input>,
-) -> Result<(Driver, Vec<smol::Task<()>>), String> {
+    rx: rt::channel::Receiver<Input>,
+) -> Result<(Driver, Vec<rt::Task<()>>), String> {
     let Agent {
         settings: s,
         machine_id,
@@ -211,7 +212,7 @@ fn setup(
     cfg.metadata = s.metadata.clone();
     cfg.peers = s.peers.clone();
     let mut members: Vec<_> = s.peers.iter().chain([&s.advertise]).collect();
-    members.sort();
+    crate::sort::sort(&mut members);
     members.dedup();
     cfg.cluster_size = members.len().max(1) as u32;
     let udp = UdpSocket::bind(s.bind).map_err(|e| format!("bind {}: {e}", s.bind))?;
@@ -265,7 +266,7 @@ fn setup(
     let mut tasks = Vec::new();
     let udp_tx = tx.clone();
     let udp = socket.clone();
-    tasks.push(smol::spawn(async move {
+    tasks.push(rt::spawn(async move {
         let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
         loop {
             match udp.recv_from(&mut buf).await {
@@ -281,12 +282,12 @@ fn setup(
                 Ok(_) => {}
                 Err(e) => {
                     log::debug!("udp receive: {e}");
-                    smol::Timer::after(std::time::Duration::from_millis(10)).await;
+                    rt::Timer::after(std::time::Duration::from_millis(10)).await;
                 }
             }
         }
     }));
-    tasks.push(smol::spawn(server::serve(listener, tx.clone())));
+    tasks.push(rt::spawn(server::serve(listener, tx.clone())));
 
     log::info!(
         "shoal {} member {machine_id} at {} (bind {}), peers {:?}, metadata {:?}",
@@ -332,7 +333,7 @@ pub fn main(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i3
         let _ = write!(out, "{AGENT_HELP}");
         return crate::cli::EXIT_OK;
     }
-    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let env: BTreeMap<String, String> = crate::btree::map(std::env::vars());
     let prepared = Settings::load(&flags, &env).and_then(|settings| {
         let machine_id = config::read_machine_id(&settings.machine_id_file)?;
         let keys = config::read_keys(&settings.key_file)?;

@@ -9,9 +9,10 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
 
-use smol::channel::Sender;
-use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::Async;
+use super::rt;
+use super::rt::channel::Sender;
+use super::rt::io::{AsyncReadExt, AsyncWriteExt};
+use super::rt::Async;
 
 use super::driver::Input;
 use crate::control::protocol::{self, FrameError, Request, Response};
@@ -52,7 +53,7 @@ pub async fn serve(listener: Async<UnixListener>, tx: Sender<Input>) {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let tx = tx.clone();
-                smol::spawn(async move {
+                rt::spawn(async move {
                     if let Err(e) = connection(stream, tx).await {
                         log::debug!("control connection: {e}");
                     }
@@ -61,7 +62,7 @@ pub async fn serve(listener: Async<UnixListener>, tx: Sender<Input>) {
             }
             Err(e) => {
                 log::warn!("control socket accept: {e}");
-                smol::Timer::after(Duration::from_millis(100)).await;
+                rt::Timer::after(Duration::from_millis(100)).await;
             }
         }
         if tx.is_closed() {
@@ -87,8 +88,8 @@ async fn read_request(s: &mut Async<UnixStream>) -> Result<Request, FrameError> 
 }
 
 async fn with_timeout<T>(d: Duration, f: impl std::future::Future<Output = T>) -> Option<T> {
-    smol::future::or(async { Some(f.await) }, async {
-        smol::Timer::after(d).await;
+    rt::future::or(async { Some(f.await) }, async {
+        rt::Timer::after(d).await;
         None
     })
     .await
@@ -107,7 +108,7 @@ async fn connection(mut s: Async<UnixStream>, tx: Sender<Input>) -> Result<(), S
             }
             Some(Ok(r)) => r,
         };
-        let (reply_tx, reply_rx) = smol::channel::bounded(1);
+        let (reply_tx, reply_rx) = rt::channel::bounded(1);
         if tx.send(Input::Control(req, reply_tx)).await.is_err() {
             return Err("agent stopping".into());
         }

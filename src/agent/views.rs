@@ -19,7 +19,7 @@ pub fn machines(node: &Node) -> Vec<MachineInfo> {
             metadata: i.metadata,
         })
         .collect();
-    all.sort_by(|a, b| a.id.cmp(&b.id).then(a.ip.cmp(&b.ip)));
+    crate::sort::sort_by(&mut all, |a, b| a.id.cmp(&b.id).then(a.ip.cmp(&b.ip)));
     all.dedup_by(|a, b| a.id == b.id);
     all
 }
@@ -27,7 +27,7 @@ pub fn machines(node: &Node) -> Vec<MachineInfo> {
 /// Every desired unit, with placement and the states live members report.
 pub fn units(node: &Node) -> Vec<UnitInfo> {
     let live: std::collections::BTreeSet<String> =
-        machines(node).into_iter().map(|m| m.id).collect();
+        crate::btree::set(machines(node).into_iter().map(|m| m.id));
     let replica = node.catalog().replica();
     let mut out = Vec::new();
     for (name, entry) in &replica.units {

@@ -277,15 +277,11 @@ impl Catalog {
             }
         }
         self.assembly.expire(now);
-        let used: std::collections::BTreeSet<Digest> = self
-            .replica
-            .units
-            .values()
-            .filter_map(|e| match e.state {
+        let used: std::collections::BTreeSet<Digest> =
+            crate::btree::set(self.replica.units.values().filter_map(|e| match e.state {
                 UnitState::Live { digest, .. } => Some(digest),
                 UnitState::Destroyed => None,
-            })
-            .collect();
+            }));
         self.texts.retain(|d, _| used.contains(d));
     }
 
@@ -345,7 +341,7 @@ impl Catalog {
                 _ => None,
             })
             .collect();
-        out.sort();
+        crate::sort::sort(&mut out);
         out.dedup();
         out
     }
@@ -389,12 +385,12 @@ impl Catalog {
     pub fn restore(now: Millis, tombstone_ttl_ms: u64, s: CatalogSnapshot) -> Catalog {
         let mut c = Catalog::new(tombstone_ttl_ms);
         c.lamport = s.lamport;
-        c.texts = s.texts.into_iter().map(|t| (text_digest(&t), t)).collect();
-        c.tomb_expires = s
-            .tomb_left_ms
-            .into_iter()
-            .map(|(n, left)| (n, now.plus(left.min(tombstone_ttl_ms))))
-            .collect();
+        c.texts = crate::btree::map(s.texts.into_iter().map(|t| (text_digest(&t), t)));
+        c.tomb_expires = crate::btree::map(
+            s.tomb_left_ms
+                .into_iter()
+                .map(|(n, left)| (n, now.plus(left.min(tombstone_ttl_ms)))),
+        );
         c.replica = s.replica;
         let full = now.plus(tombstone_ttl_ms);
         for (name, e) in &c.replica.units {

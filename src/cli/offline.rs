@@ -175,7 +175,7 @@ fn live_world(
         }
     }
     let given = load_units(unit_files).map_err(|e| (EXIT_BAD_INPUT, e.to_string()))?;
-    infos.sort_by_key(|u| u.seq);
+    crate::sort::sort_by(&mut infos, |a, b| a.seq.cmp(&b.seq));
     let mut units = Vec::new();
     for u in infos.iter().filter(|u| u.dstate != "inactive") {
         if given.iter().any(|g| g.name.as_str() == u.name) {

@@ -218,7 +218,7 @@ impl Membership {
     /// Other members believed alive or suspect, sorted.
     pub fn live(&self) -> Vec<Identity> {
         let mut v: Vec<Identity> = self.foca.iter_members().map(|m| m.id().clone()).collect();
-        v.sort();
+        crate::sort::sort(&mut v);
         v
     }
 
@@ -236,7 +236,7 @@ impl Membership {
             .filter(|m| m.state() == State::Down && among.contains_key(m.id()))
             .cloned()
             .collect();
-        v.sort_by(|a, b| a.id().cmp(b.id()));
+        crate::sort::sort_by(&mut v, |a, b| a.id().cmp(b.id()));
         v.truncate(max);
         v
     }
@@ -280,7 +280,7 @@ impl Membership {
             .cloned()
             .chain(differs(me.id()).then_some(me))
             .collect();
-        v.sort_by(|a, b| a.id().cmp(b.id()));
+        crate::sort::sort_by(&mut v, |a, b| a.id().cmp(b.id()));
         v.truncate(max);
         v
     }
@@ -312,7 +312,7 @@ impl Membership {
         }
         by_machine.retain(|_, a| a.len() > 1);
         for a in by_machine.values_mut() {
-            a.sort();
+            crate::sort::sort(a);
         }
         by_machine
     }

@@ -125,7 +125,8 @@ impl Node {
     fn decide(&mut self, claimed: &Running, globals: &BTreeSet<String>) {
         let me = MachineId(self.cfg.machine_id.clone());
         let leaving = self.leaving_since.is_some();
-        let mut names: BTreeSet<String> = self.catalog.replica().units.keys().cloned().collect();
+        let mut names: BTreeSet<String> =
+            crate::btree::set(self.catalog.replica().units.keys().cloned());
         names.extend(self.installed.keys().cloned());
         names.extend(
             self.local

@@ -88,11 +88,11 @@ impl Node {
             return Err(SnapshotError::OtherMachine(s.machine));
         }
         let catalog = Catalog::restore(now, cfg.tombstone_ttl_ms, s.catalog);
-        let installed: BTreeMap<String, Digest> = s
-            .installed
-            .into_iter()
-            .filter(|(name, _)| still_installed(name))
-            .collect();
+        let installed: BTreeMap<String, Digest> = crate::btree::map(
+            s.installed
+                .into_iter()
+                .filter(|(name, _)| still_installed(name)),
+        );
         Ok(Node::start(
             cfg,
             now,

@@ -298,7 +298,7 @@ pub(crate) fn waiting_reason(solver: &Solver<'_>, j: usize) -> String {
         return "held back".to_string();
     }
     // Most common first; the stable sort keeps first-appearance order among equals.
-    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
+    crate::sort::sort_by(&mut groups, |a, b| b.1.cmp(&a.1));
     const SHOWN_MAX: usize = 3;
     const UNITS_SHOWN_MAX: usize = 4;
     let mut parts: Vec<String> = groups

@@ -14,7 +14,7 @@ impl<'a> NameIndex<'a> {
     /// the indices of the others are returned so the caller can drop those jobs.
     pub(crate) fn build(names: impl Iterator<Item = &'a str>) -> (NameIndex<'a>, Vec<usize>) {
         let mut sorted: Vec<(&str, usize)> = names.enumerate().map(|(i, n)| (n, i)).collect();
-        sorted.sort_unstable();
+        crate::sort::sort(&mut sorted);
         let mut duplicates = Vec::new();
         sorted.dedup_by(|later, earlier| {
             let same = later.0 == earlier.0;

@@ -64,15 +64,16 @@ impl Placement {
 
     /// The placement as `Running`, as it would be reported once carried out.
     pub fn as_running(&self) -> Running {
-        self.units
-            .iter()
-            .filter_map(|(name, decision)| match decision {
-                Decision::Placed(machines) => {
-                    Some((name.clone(), machines.iter().cloned().collect()))
-                }
-                Decision::Waiting(_) => None,
-            })
-            .collect()
+        crate::btree::map(
+            self.units
+                .iter()
+                .filter_map(|(name, decision)| match decision {
+                    Decision::Placed(machines) => {
+                        Some((name.clone(), crate::btree::set(machines.iter().cloned())))
+                    }
+                    Decision::Waiting(_) => None,
+                }),
+        )
     }
 }
 
@@ -156,10 +157,10 @@ impl<'a> Solver<'a> {
     pub(crate) fn new(members: &'a [Member], jobs: &'a [Job], running: &Running) -> Solver<'a> {
         // Canonical orders: members by id, jobs by (seq, name); duplicates keep the first.
         let mut members: Vec<&Member> = members.iter().collect();
-        members.sort();
+        crate::sort::sort(&mut members);
         members.dedup_by(|a, b| a.id == b.id);
         let mut jobs: Vec<&Job> = jobs.iter().collect();
-        jobs.sort_by(|a, b| (a.seq, &a.name).cmp(&(b.seq, &b.name)));
+        crate::sort::sort_by(&mut jobs, |a, b| (a.seq, &a.name).cmp(&(b.seq, &b.name)));
         let (mut job_index, duplicates) = NameIndex::build(jobs.iter().map(|j| j.name.as_str()));
         if !duplicates.is_empty() {
             // A name given twice: the first in placement order counts.
@@ -179,11 +180,8 @@ impl<'a> Solver<'a> {
             .iter()
             .map(|m| hash::member_key(m.id.as_str()))
             .collect();
-        let member_index = members
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.id.as_str(), i))
-            .collect();
+        let member_index =
+            crate::btree::map(members.iter().enumerate().map(|(i, m)| (m.id.as_str(), i)));
         let unit_keys = jobs.iter().map(|j| hash::unit_key(&j.name)).collect();
 
         let mut solver = Solver {
@@ -662,9 +660,9 @@ impl<'a> Solver<'a> {
     }
 
     pub(crate) fn into_placement(self) -> Placement {
-        let units = (0..self.jobs.len())
-            .map(|j| (self.jobs[j].name.clone(), self.decision(j)))
-            .collect();
+        let units = crate::btree::map(
+            (0..self.jobs.len()).map(|j| (self.jobs[j].name.clone(), self.decision(j))),
+        );
         Placement { units }
     }
 

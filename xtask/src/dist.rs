@@ -65,6 +65,7 @@ pub fn build() -> Result<PathBuf> {
             "shoal",
         ])
         .args(["--target", TARGET])
+        .args(["--config", &link_flags()?])
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {
@@ -76,6 +77,42 @@ pub fn build() -> Result<PathBuf> {
     let bin = target_dir.join(TARGET).join("release").join("shoal");
     check_static(&bin)?;
     Ok(bin)
+}
+
+/// Link flags for the release binary, added (as `--config`, so they join the
+/// rustflags of `.cargo/config.toml`) to the build: rustc's bundled `rust-lld`
+/// through `cc` and identical code folding (`--icf=all`), which merges the many
+/// byte-identical generic instances (about 28 KiB). The path to `rust-lld`
+/// depends on the toolchain, so it cannot be written in a config file.
+/// `--icf=all` may give two identical functions one address; Rust promises no
+/// distinct function addresses (rustc itself merges functions), and writable
+/// data, vtables included, is never folded.
+fn link_flags() -> Result<String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = run(Command::new(&rustc).args(["--print", "sysroot"]))?;
+    let version = run(Command::new(&rustc).arg("-vV"))?;
+    let host = version
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .ok_or_else(|| format!("{rustc} -vV: no host line"))?;
+    let gcc_ld = Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(host.trim())
+        .join("bin/gcc-ld");
+    if !gcc_ld.join("ld.lld").is_file() {
+        return Err(format!(
+            "{}: no ld.lld (rustc's bundled rust-lld) to link the release binary with",
+            gcc_ld.display()
+        ));
+    }
+    let gcc_ld = gcc_ld
+        .to_str()
+        .ok_or_else(|| format!("{}: not UTF-8", gcc_ld.display()))?
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    Ok(format!(
+        "target.{TARGET}.rustflags = [\"-Clink-arg=-fuse-ld=lld\", \"-Clink-arg=-B{gcc_ld}\", \"-Clink-arg=-Wl,--icf=all\"]"
+    ))
 }
 
 /// An error unless `bin` is a static ELF64 binary (the test hosts have no
