@@ -43,20 +43,106 @@ fn run(c: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The toolchain `nightly` when it can rebuild std for musl (`rust-src` and
+/// the musl target installed): `Some(its sysroot)`.
+fn nightly_sysroot() -> Option<String> {
+    let sysroot =
+        run(Command::new("rustup").args(["run", "nightly", "rustc", "--print", "sysroot"]))
+            .ok()?
+            .trim()
+            .to_string();
+    let rustlib = Path::new(&sysroot).join("lib/rustlib");
+    let ready = rustlib.join("src/rust/library/std").is_dir()
+        && rustlib.join(TARGET).join("lib/self-contained").is_dir();
+    ready.then_some(sysroot)
+}
+
+/// How the release binary is built.
+enum Toolchain {
+    /// The stable toolchain and its prebuilt std (about 1.3 MiB).
+    Stable,
+    /// `nightly` rebuilding std for size (`-Zbuild-std`) without its backtrace
+    /// printer and without unwind tables (about 0.9 MiB). Panic messages are
+    /// kept: with `panic = "abort"` nothing ever unwinds, so the tables only
+    /// served `RUST_BACKTRACE=1`.
+    NightlyBuildStd { sysroot: String },
+}
+
+/// `SHOAL_DIST_TOOLCHAIN=stable|nightly` chooses; unset, nightly is used when
+/// it is ready and stable otherwise (with a note on how to get the smaller build).
+fn toolchain() -> Result<Toolchain> {
+    let wanted = std::env::var("SHOAL_DIST_TOOLCHAIN").unwrap_or_default();
+    match wanted.as_str() {
+        "stable" => Ok(Toolchain::Stable),
+        "nightly" | "" => match nightly_sysroot() {
+            Some(sysroot) => Ok(Toolchain::NightlyBuildStd { sysroot }),
+            None if wanted.is_empty() => {
+                eprintln!(
+                    "note: building with stable (about 1.3 MiB); for the < 1 MiB build: \
+                     rustup toolchain install nightly --profile minimal -c rust-src -t {TARGET}"
+                );
+                Ok(Toolchain::Stable)
+            }
+            None => Err(format!(
+                "SHOAL_DIST_TOOLCHAIN=nightly, but nightly cannot rebuild std for {TARGET}; \
+                 rustup toolchain install nightly --profile minimal -c rust-src -t {TARGET}"
+            )),
+        },
+        other => Err(format!(
+            "SHOAL_DIST_TOOLCHAIN={other}: expected stable or nightly"
+        )),
+    }
+}
+
 /// Builds `shoal` for musl (adding the target with rustup when missing) and
 /// checks that the result is static.
 pub fn build() -> Result<PathBuf> {
     let root = workspace_root();
-    let installed = run(Command::new("rustup").args(["target", "list", "--installed"]))?;
-    if !installed.lines().any(|l| l.trim() == TARGET) {
-        eprintln!("adding rust target {TARGET} ...");
-        run(Command::new("rustup").args(["target", "add", TARGET]))?;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let (mut cmd, target_dir) = match toolchain()? {
+        Toolchain::Stable => {
+            let installed = run(Command::new("rustup").args(["target", "list", "--installed"]))?;
+            if !installed.lines().any(|l| l.trim() == TARGET) {
+                eprintln!("adding rust target {TARGET} ...");
+                run(Command::new("rustup").args(["target", "add", TARGET]))?;
+            }
+            let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+            let sysroot = run(Command::new(&rustc).args(["--print", "sysroot"]))?;
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut c = Command::new(cargo);
+            c.args(["build", "--config", &rustflags(sysroot.trim(), &[])?]);
+            (c, target_dir)
+        }
+        Toolchain::NightlyBuildStd { sysroot } => {
+            eprintln!("building with nightly, std rebuilt for size (SHOAL_DIST_TOOLCHAIN=stable for the stable build)");
+            let mut c = Command::new("rustup");
+            // The outer cargo's settings name the stable toolchain.
+            for var in [
+                "CARGO",
+                "RUSTC",
+                "RUSTDOC",
+                "RUSTUP_TOOLCHAIN",
+                "RUSTC_WRAPPER",
+            ] {
+                c.env_remove(var);
+            }
+            c.args(["run", "nightly", "cargo", "build"])
+                .args(["-Zbuild-std=std,panic_abort", "-Zbuild-std-features="])
+                .args([
+                    "--config",
+                    &rustflags(&sysroot, &["-Cforce-unwind-tables=no"])?,
+                ]);
+            // Its own directory: the two toolchains would rebuild each other's output.
+            let dir = target_dir.join("nightly-build-std");
+            c.arg("--target-dir").arg(&dir);
+            (c, dir)
+        }
+    };
+    let status = cmd
         .current_dir(&root)
         .args([
-            "build",
             "--release",
             "--locked",
             "--package",
@@ -65,37 +151,30 @@ pub fn build() -> Result<PathBuf> {
             "shoal",
         ])
         .args(["--target", TARGET])
-        .args(["--config", &link_flags()?])
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {
         return Err(format!("cargo build for {TARGET} failed ({status})"));
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
     let bin = target_dir.join(TARGET).join("release").join("shoal");
     check_static(&bin)?;
     Ok(bin)
 }
 
-/// Link flags for the release binary, added (as `--config`, so they join the
-/// rustflags of `.cargo/config.toml`) to the build: rustc's bundled `rust-lld`
-/// through `cc` and identical code folding (`--icf=all`), which merges the many
-/// byte-identical generic instances (about 28 KiB). The path to `rust-lld`
-/// depends on the toolchain, so it cannot be written in a config file.
-/// `--icf=all` may give two identical functions one address; Rust promises no
-/// distinct function addresses (rustc itself merges functions), and writable
-/// data, vtables included, is never folded.
-fn link_flags() -> Result<String> {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = run(Command::new(&rustc).args(["--print", "sysroot"]))?;
-    let version = run(Command::new(&rustc).arg("-vV"))?;
-    let host = version
+/// Rustflags for the release binary, added (as `--config`, so they join the
+/// rustflags of `.cargo/config.toml`) to the build: `extra`, then rustc's
+/// bundled `rust-lld` through `cc` and identical code folding (`--icf=all`),
+/// which merges the many byte-identical generic instances (about 28 KiB). The
+/// path to `rust-lld` depends on the toolchain, so it cannot be written in a
+/// config file. `--icf=all` may give two identical functions one address; Rust
+/// promises no distinct function addresses (rustc itself merges functions),
+/// and writable data, vtables included, is never folded.
+fn rustflags(sysroot: &str, extra: &[&str]) -> Result<String> {
+    let host = run(Command::new("rustc").arg("-vV"))?
         .lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .ok_or_else(|| format!("{rustc} -vV: no host line"))?;
-    let gcc_ld = Path::new(sysroot.trim())
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .ok_or("rustc -vV: no host line")?;
+    let gcc_ld = Path::new(sysroot)
         .join("lib/rustlib")
         .join(host.trim())
         .join("bin/gcc-ld");
@@ -110,8 +189,15 @@ fn link_flags() -> Result<String> {
         .ok_or_else(|| format!("{}: not UTF-8", gcc_ld.display()))?
         .replace('\\', "\\\\")
         .replace('"', "\\\"");
+    let mut flags: Vec<String> = extra.iter().map(|f| format!("\"{f}\"")).collect();
+    flags.extend([
+        "\"-Clink-arg=-fuse-ld=lld\"".to_string(),
+        format!("\"-Clink-arg=-B{gcc_ld}\""),
+        "\"-Clink-arg=-Wl,--icf=all\"".to_string(),
+    ]);
     Ok(format!(
-        "target.{TARGET}.rustflags = [\"-Clink-arg=-fuse-ld=lld\", \"-Clink-arg=-B{gcc_ld}\", \"-Clink-arg=-Wl,--icf=all\"]"
+        "target.{TARGET}.rustflags = [{}]",
+        flags.join(", ")
     ))
 }
 
