@@ -458,18 +458,20 @@ fn measure(n: usize, seed: u64) -> Figures {
 
 /// `cargo xtask sim --figures`; SHOAL_SIM_SIZES (default 3,20,100,1000) picks the sizes.
 ///
-/// Measured on branch gossip, seed 1 (simulated time; 1-2 ms links, no loss):
+/// Measured on main, seed 1 (simulated time; 1-2 ms links, no loss). Failure→moved
+/// counts until every member's view agrees, not only until the unit runs again:
 ///
 /// ```text
 /// members | join ms | start→running ms | failure→moved ms | idle B/member/s | churn B/member/s
-///       3 |     250 |               60 |             2410 |             800 |             8094
-///      20 |     250 |               60 |             2900 |            1065 |            24162
-///     100 |    2250 |              760 |             4000 |            1143 |            19501
-///    1000 |   40250 |              760 |             5000 |            1143 |            19416
+///       3 |     250 |              140 |             1300 |            1262 |             8518
+///      20 |     250 |              250 |             1230 |            1597 |            24685
+///     100 |    1250 |              760 |             1800 |            1755 |            20137
 /// ```
 ///
-/// Seeds 2 and 3 at 100 members: start 1760 / 110 ms, failover 4090 / 4590 ms. The
-/// 1,000-member row takes about 35 CPU minutes at the test profile's opt-level 1.
+/// Before the 300 ms probe, the spread of deaths and the member-list fingerprints
+/// (session 1): failure→moved 2410 / 2900 / 4000 ms, join at 100 members 2250 ms,
+/// idle 800 / 1065 / 1143 B/member/s. The 1,000-member row (`SHOAL_SIM_SIZES=1000`)
+/// takes about 35 CPU minutes at the test profile's opt-level 1 and was not re-run.
 ///
 /// In every `cargo test` it measures 3 members and holds the figures to bounds
 /// (the design's two-second failover plus detection slack, quiet idle traffic);
@@ -502,7 +504,7 @@ fn figures() {
                 f.start_ms
             );
             assert!(
-                f.failover_ms <= 3_000,
+                f.failover_ms <= 2_000,
                 "{n} members: failover took {} ms",
                 f.failover_ms
             );
