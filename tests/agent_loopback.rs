@@ -111,6 +111,48 @@ fn start_member(
     .expect("agent starts")
 }
 
+/// Three agents on loopback in a fresh directory named after `tag`, each with a
+/// quick fake systemd and the tools `tools(dir, i)` gives; returns once all
+/// three see each other: (directory, addresses, members).
+fn three_members(
+    tag: &str,
+    tools: impl Fn(&Path, usize) -> agent::tools::Tools,
+) -> (PathBuf, Vec<SocketAddr>, Vec<Member>) {
+    let base = std::env::temp_dir().join(format!("shoal-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let addrs: Vec<SocketAddr> = (0..3)
+        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+        .collect();
+    let members: Vec<Member> = (0..3)
+        .map(|i| {
+            let dir = base.join(format!("m{i}"));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
+            let handle = start_member(
+                &dir,
+                i + 1,
+                addrs[i],
+                &addrs,
+                sd.clone(),
+                tools(&dir, i + 1),
+            );
+            Member {
+                dir,
+                sd,
+                handle: Some(handle),
+            }
+        })
+        .collect();
+    wait_for("the three members meet", Duration::from_secs(10), || {
+        members.iter().all(|m| {
+            Client::connect(&m.endpoint())
+                .and_then(|mut c| c.call(&Request::ListMachines))
+                .is_ok_and(|r| matches!(r, Response::Machines(ms) if ms.len() == 3))
+        })
+    });
+    (base, addrs, members)
+}
+
 fn units(m: &Member) -> Vec<UnitInfo> {
     let Ok(mut c) = Client::connect(&m.endpoint()) else {
         return Vec::new();
@@ -159,41 +201,8 @@ fn run_cli(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn three_agents_launch_a_unit_and_fail_it_over_when_its_member_dies() {
-    let base = std::env::temp_dir().join(format!("shoal-loopback-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let addrs: Vec<SocketAddr> = (0..3)
-        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
-        .collect();
-    let mut members: Vec<Member> = (0..3)
-        .map(|i| {
-            let dir = base.join(format!("m{i}"));
-            std::fs::create_dir_all(&dir).expect("dir");
-            let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
-            let handle = start_member(
-                &dir,
-                i + 1,
-                addrs[i],
-                &addrs,
-                sd.clone(),
-                Default::default(),
-            );
-            Member {
-                dir,
-                sd,
-                handle: Some(handle),
-            }
-        })
-        .collect();
-
     // Everyone sees everyone.
-    wait_for("the three members meet", Duration::from_secs(10), || {
-        members.iter().all(|m| {
-            let Ok(mut c) = Client::connect(&m.endpoint()) else {
-                return false;
-            };
-            matches!(c.call(&Request::ListMachines), Ok(Response::Machines(ms)) if ms.len() == 3)
-        })
-    });
+    let (base, addrs, mut members) = three_members("loopback", |_, _| Default::default());
 
     // The control socket is root's only, and garbage on it is refused, not fatal.
     {
@@ -511,34 +520,9 @@ impl Shared {
 
 #[test]
 fn journal_follow_goes_on_where_the_unit_moves_and_ends_when_it_is_destroyed() {
-    let base = std::env::temp_dir().join(format!("shoal-follow-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let addrs: Vec<SocketAddr> = (0..3)
-        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
-        .collect();
-    let mut members: Vec<Member> = (0..3)
-        .map(|i| {
-            let dir = base.join(format!("m{i}"));
-            std::fs::create_dir_all(&dir).expect("dir");
-            let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
-            let tools = agent::tools::Tools {
-                journalctl: fake_journalctl(&dir, i + 1),
-                ..Default::default()
-            };
-            let handle = start_member(&dir, i + 1, addrs[i], &addrs, sd.clone(), tools);
-            Member {
-                dir,
-                sd,
-                handle: Some(handle),
-            }
-        })
-        .collect();
-    wait_for("the three members meet", Duration::from_secs(10), || {
-        members.iter().all(|m| {
-            Client::connect(&m.endpoint())
-                .and_then(|mut c| c.call(&Request::ListMachines))
-                .is_ok_and(|r| matches!(r, Response::Machines(ms) if ms.len() == 3))
-        })
+    let (base, _, mut members) = three_members("follow", |dir, i| agent::tools::Tools {
+        journalctl: fake_journalctl(dir, i),
+        ..Default::default()
     });
     let file = base.join("web.service");
     std::fs::write(&file, "[Service]\nExecStart=/bin/sleep 1000\n").expect("write");
