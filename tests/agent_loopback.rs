@@ -374,38 +374,8 @@ fn a_member_that_reboots_while_its_units_run_elsewhere_takes_nothing_back() {
     if std::env::var_os("SHOAL_LOG").is_some() {
         agent::logger::init();
     }
-    let base = std::env::temp_dir().join(format!("shoal-reboot-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let addrs: Vec<SocketAddr> = (0..3)
-        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
-        .collect();
-    let mut members: Vec<Member> = (0..3)
-        .map(|i| {
-            let dir = base.join(format!("m{i}"));
-            std::fs::create_dir_all(&dir).expect("dir");
-            let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
-            let handle = start_member(
-                &dir,
-                i + 1,
-                addrs[i],
-                &addrs,
-                sd.clone(),
-                Default::default(),
-            );
-            Member {
-                dir,
-                sd,
-                handle: Some(handle),
-            }
-        })
-        .collect();
+    let (base, addrs, mut members) = three_members("reboot", |_, _| Default::default());
     let names: Vec<String> = (1..=6).map(|n| format!("w{n}.service")).collect();
-    wait_for("members meet", Duration::from_secs(10), || {
-        let Ok(mut c) = Client::connect(&members[0].endpoint()) else {
-            return false;
-        };
-        matches!(c.call(&Request::ListMachines), Ok(Response::Machines(ms)) if ms.len() == 3)
-    });
     let mut c = Client::connect(&members[0].endpoint()).expect("connect");
     for n in &names {
         let text = "[Service]\nExecStart=/bin/sleep 1000\n".to_string();
