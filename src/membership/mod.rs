@@ -84,16 +84,25 @@ pub const MEMBER_BUCKETS: usize = 16;
 
 /// A member's bucket and fingerprint: from what names it (machine, address, boot),
 /// not its metadata or SWIM incarnation, which two views may briefly disagree on.
+/// Members compare these over the wire, so they are fed explicit little-endian
+/// bytes (never `Hash` impls, which may differ across versions and architectures).
 fn fingerprint(id: &Identity) -> (usize, u64) {
-    use std::hash::{Hash, Hasher};
+    use std::hash::Hasher;
+    let addr = |h: &mut siphasher::sip::SipHasher13| {
+        match id.addr.ip() {
+            std::net::IpAddr::V4(ip) => h.write(&ip.octets()),
+            std::net::IpAddr::V6(ip) => h.write(&ip.octets()),
+        }
+        h.write(&id.addr.port().to_le_bytes());
+    };
     let mut h = siphasher::sip::SipHasher13::new_with_keys(0x6d656d62, 0x65727321);
-    id.machine.hash(&mut h);
-    id.addr.hash(&mut h);
-    id.boot.hash(&mut h);
-    let print = h.finish();
+    h.write(&(id.machine.len() as u64).to_le_bytes());
+    h.write(id.machine.as_bytes());
+    addr(&mut h);
+    h.write(&id.boot.to_le_bytes());
     let mut b = siphasher::sip::SipHasher13::new_with_keys(0x6275636b, 0x65747321);
-    id.addr.hash(&mut b);
-    ((b.finish() % MEMBER_BUCKETS as u64) as usize, print)
+    addr(&mut b);
+    ((b.finish() % MEMBER_BUCKETS as u64) as usize, h.finish())
 }
 
 /// foca packets leave room inside one datagram body for our envelope.

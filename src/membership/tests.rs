@@ -207,3 +207,18 @@ fn member_lists_that_differ_are_repaired_through_bucket_fingerprints() {
         "malformed"
     );
 }
+
+#[test]
+fn member_fingerprints_are_fixed_bytes_not_hash_impls() {
+    // Members compare these over the wire: a change here is a wire change.
+    let m = Membership::new(Millis(0), id(1, "m1", 7), &Timing::default(), 1, 1);
+    let buckets = m.member_buckets();
+    let set: Vec<(usize, u64)> = buckets
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != 0)
+        .map(|(i, v)| (i, *v))
+        .collect();
+    assert_eq!(set.len(), 1, "one member, one bucket: {buckets:?}");
+    assert_eq!(set, vec![(3, 11436328640784613497)]);
+}
