@@ -463,9 +463,9 @@ fn measure(n: usize, seed: u64) -> Figures {
 ///
 /// ```text
 /// members | join ms | start→running ms | failure→moved ms | idle B/member/s | churn B/member/s
-///       3 |     250 |              140 |             1300 |            1262 |             8518
-///      20 |     250 |              250 |             1230 |            1597 |            24685
-///     100 |    1250 |              760 |             1800 |            1755 |            20137
+///       3 |     250 |              140 |             1300 |            1262 |             8526
+///      20 |     250 |              250 |             1230 |            1611 |            24690
+///     100 |    1250 |              760 |             1720 |            1753 |            20026
 /// ```
 ///
 /// Before the 300 ms probe, the spread of deaths and the member-list fingerprints
