@@ -6,6 +6,7 @@
 pub mod check;
 pub mod explain;
 pub mod hash;
+mod levels;
 pub mod member;
 mod names;
 pub mod place;

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::check::waiting_reason;
 use super::hash;
+use super::levels::{Levels, MemberSet};
 use super::member::{MachineId, Member};
 use super::names::NameIndex;
 use crate::unit::FleetOptions;
@@ -132,17 +133,17 @@ pub(crate) struct Solver<'a> {
     pub(crate) job_index: NameIndex<'a>,
     unit_keys: Vec<u64>,
     index: Vec<JobIndex>,
-    static_sets: Vec<Vec<usize>>,
+    /// Members passing each distinct `MachineID`/`MachineMetadata`, in member order;
+    /// slot 0 is every member.
+    static_sets: Vec<MemberSet>,
     /// Members where each job runs now (from `running`), as member indices.
     running_on: Vec<Vec<usize>>,
 
     pub(crate) occupants: Vec<Vec<usize>>,
     load: Vec<u32>,
-    /// Members by load: `levels[l]` holds the members with `l` units (any order), and
-    /// `level_slot[m]` is `m`'s index in its level. Lets a unit that may run anywhere
-    /// look only at the least-loaded members instead of all of them.
-    levels: Vec<Vec<usize>>,
-    level_slot: Vec<usize>,
+    /// Members by load: lets a unit that may run anywhere look only at the
+    /// least-loaded members instead of all of them.
+    levels: Levels,
     conflict_owned: Vec<PatternCounts>,
     conflict_matched: Vec<PatternCounts>,
     replace_owned: Vec<PatternCounts>,
@@ -194,8 +195,7 @@ impl<'a> Solver<'a> {
             running_on: Vec::new(),
             occupants: Vec::new(),
             load: Vec::new(),
-            levels: Vec::new(),
-            level_slot: Vec::new(),
+            levels: Levels::default(),
             conflict_owned: Vec::new(),
             conflict_matched: Vec::new(),
             replace_owned: Vec::new(),
@@ -209,8 +209,7 @@ impl<'a> Solver<'a> {
         let n_members = solver.members.len();
         solver.occupants = vec![Vec::new(); n_members];
         solver.load = vec![0; n_members];
-        solver.levels = vec![(0..n_members).collect()];
-        solver.level_slot = (0..n_members).collect();
+        solver.levels = Levels::new(&solver.member_keys);
         solver.conflict_owned = vec![PatternCounts::default(); n_members];
         solver.conflict_matched = vec![PatternCounts::default(); n_members];
         solver.replace_owned = vec![PatternCounts::default(); n_members];
@@ -309,7 +308,10 @@ impl<'a> Solver<'a> {
         }
         // Static member sets, shared by jobs with the same MachineID and MachineMetadata.
         let mut slots: BTreeMap<StaticKey<'_>, usize> = BTreeMap::new();
-        self.static_sets.push((0..self.members.len()).collect());
+        self.static_sets.push(MemberSet::new(
+            (0..self.members.len()).collect(),
+            &self.member_keys,
+        ));
         for (j, job) in self.jobs.iter().enumerate() {
             if job.options.machine_id.is_none() && job.options.machine_metadata.is_empty() {
                 // Slot 0: every member; most units have no static constraint.
@@ -323,7 +325,8 @@ impl<'a> Solver<'a> {
                 Some(&slot) => slot,
                 None => {
                     let set = self.static_members(&job.options);
-                    self.static_sets.push(set);
+                    self.static_sets
+                        .push(MemberSet::new(set, &self.member_keys));
                     slots.insert(key, self.static_sets.len() - 1);
                     self.static_sets.len() - 1
                 }
@@ -439,6 +442,7 @@ impl<'a> Solver<'a> {
         // Slot 0 is every member.
         if entry.static_slot != 0
             && self.static_sets[entry.static_slot]
+                .members
                 .binary_search(&m)
                 .is_err()
         {
@@ -459,17 +463,7 @@ impl<'a> Solver<'a> {
     fn assign(&mut self, j: usize, m: usize) {
         let entry = &self.index[j];
         self.occupants[m].push(j);
-        let from = self.load[m] as usize;
-        let slot = self.level_slot[m];
-        self.levels[from].swap_remove(slot);
-        if let Some(&moved) = self.levels[from].get(slot) {
-            self.level_slot[moved] = slot;
-        }
-        if self.levels.len() == from + 1 {
-            self.levels.push(Vec::new());
-        }
-        self.level_slot[m] = self.levels[from + 1].len();
-        self.levels[from + 1].push(m);
+        self.levels.raise(m, self.load[m] as usize);
         self.load[m] += 1;
         for &pid in &entry.conflict_pids {
             self.conflict_owned[m].add(pid);
@@ -529,7 +523,7 @@ impl<'a> Solver<'a> {
                 continue;
             }
             if self.jobs[j].options.global {
-                let candidates: Vec<usize> = self.static_sets[self.index[j].static_slot].clone();
+                let candidates = self.static_sets[self.index[j].static_slot].members.clone();
                 for m in candidates {
                     if self.placed[j].binary_search(&m).is_err() && self.fits(j, m) {
                         self.assign(j, m);
@@ -571,15 +565,8 @@ impl<'a> Solver<'a> {
                 .levels
                 .iter()
                 .find_map(|level| self.best_in_level(j, level)),
-            None => self.best_of(j, &self.static_sets[entry.static_slot]),
+            None => self.best_of_static_set(j),
         }
-    }
-
-    /// Whether every candidate is known to be in `j`'s static set without looking:
-    /// the set is every member, or the candidates are that set itself.
-    fn statically_fitting(&self, j: usize, candidates: &[usize]) -> bool {
-        let slot = self.index[j].static_slot;
-        slot == 0 || std::ptr::eq(candidates, self.static_sets[slot].as_slice())
     }
 
     /// Members where a unit that `j` replaces runs now or is placed, sorted.
@@ -599,64 +586,35 @@ impl<'a> Solver<'a> {
 
     /// The fitting member of `candidates` with the fewest units, ties to the highest
     /// rendezvous score (then the lower member index, should two scores collide).
-    ///
-    /// One pass: a member is checked against the constraints only when it would beat the
-    /// best so far (lower load, or equal load and higher score). Scores cost a few
-    /// instructions and checks are the costly part, so on a level of equal loads only
-    /// about ln(candidates) members are checked.
-    /// [`Self::best_of`] for members that all carry the same load (one load level): a
-    /// unit nothing can rule out takes the highest score with no comparison of loads.
-    fn best_in_level(&self, j: usize, level: &[usize]) -> Option<usize> {
-        if self.index[j].dynamic {
-            return self.best_of(j, level);
-        }
-        let unit_key = self.unit_keys[j];
-        let mut best: Option<(u64, usize)> = None;
-        for &m in level {
-            let score = hash::score(unit_key, self.member_keys[m]);
-            // Ties (a 64-bit collision) go to the lower member index, as in best_of.
-            if best.is_none_or(|(s, b)| score > s || (score == s && m < b)) {
-                best = Some((score, m));
-            }
-        }
-        best.map(|(_, m)| m)
+    /// For the few members of a `MachineOf` target or of replaced units.
+    fn best_of(&self, j: usize, candidates: &[usize]) -> Option<usize> {
+        MemberSet::new(candidates.to_vec(), &self.member_keys).least_loaded_best(
+            self.unit_keys[j],
+            &self.load,
+            |m| self.fits(j, m),
+        )
     }
 
-    fn best_of(&self, j: usize, candidates: &[usize]) -> Option<usize> {
-        let unit_key = self.unit_keys[j];
-        if !self.index[j].dynamic && self.statically_fitting(j, candidates) {
-            // Nothing but the static set can rule a member out, and every candidate is
-            // in it: a plain arg-max, with no checks in the loop.
-            return candidates
-                .iter()
-                .map(|&m| {
-                    (
-                        self.load[m],
-                        std::cmp::Reverse(hash::score(unit_key, self.member_keys[m])),
-                        m,
-                    )
-                })
-                .min()
-                .map(|(_, _, m)| m);
+    /// [`Self::best_of`] over `j`'s own static set (its `MachineID`/`MachineMetadata`).
+    fn best_of_static_set(&self, j: usize) -> Option<usize> {
+        let set = &self.static_sets[self.index[j].static_slot];
+        if self.index[j].dynamic {
+            set.least_loaded_best(self.unit_keys[j], &self.load, |m| self.fits(j, m))
+        } else {
+            // Only the static set can rule a member out, and every candidate is in it.
+            set.least_loaded_best(self.unit_keys[j], &self.load, |_| true)
         }
-        let mut best: Option<(u32, u64, usize)> = None;
-        for &m in candidates {
-            let load = self.load[m];
-            let beats = match best {
-                None => true,
-                Some((best_load, best_score, best_m)) => {
-                    if load > best_load {
-                        continue;
-                    }
-                    let score = hash::score(unit_key, self.member_keys[m]);
-                    load < best_load || score > best_score || (score == best_score && m < best_m)
-                }
-            };
-            if beats && self.fits(j, m) {
-                best = Some((load, hash::score(unit_key, self.member_keys[m]), m));
-            }
+    }
+
+    /// [`Self::best_of`] for one load level (all members of the same load), `j`'s
+    /// static set being every member.
+    fn best_in_level(&self, j: usize, level: &MemberSet) -> Option<usize> {
+        if self.index[j].dynamic {
+            level.best(self.unit_keys[j], |m| self.fits(j, m))
+        } else {
+            // Nothing can rule a member out: a plain arg-max, with no checks in the loop.
+            level.best(self.unit_keys[j], |_| true)
         }
-        best.map(|(_, _, m)| m)
     }
 
     pub(crate) fn into_placement(self) -> Placement {
