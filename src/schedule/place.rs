@@ -91,10 +91,17 @@ pub fn place(members: &[Member], jobs: &[Job], running: &Running) -> Placement {
 struct PatternCounts(Vec<(u32, u32)>);
 
 impl PatternCounts {
-    fn add(&mut self, pid: u32) {
+    /// Counts one more of `pid`; true if it is the first.
+    fn add(&mut self, pid: u32) -> bool {
         match self.0.binary_search_by_key(&pid, |&(p, _)| p) {
-            Ok(i) => self.0[i].1 += 1,
-            Err(i) => self.0.insert(i, (pid, 1)),
+            Ok(i) => {
+                self.0[i].1 += 1;
+                false
+            }
+            Err(i) => {
+                self.0.insert(i, (pid, 1));
+                true
+            }
         }
     }
     fn has(&self, pid: u32) -> bool {
@@ -148,6 +155,13 @@ pub(crate) struct Solver<'a> {
     conflict_matched: Vec<PatternCounts>,
     replace_owned: Vec<PatternCounts>,
     replace_matched: Vec<PatternCounts>,
+    /// The same four facts the other way round, by pattern id: the members where it
+    /// is owned (or matched), each once. A job's blocked members come from these in
+    /// one pass (see `blocked`) instead of from a `fits` per member tried.
+    conflict_owned_on: Vec<Vec<usize>>,
+    conflict_matched_on: Vec<Vec<usize>>,
+    replace_owned_on: Vec<Vec<usize>>,
+    replace_matched_on: Vec<Vec<usize>>,
     pub(crate) placed: Vec<Vec<usize>>,
     pub(crate) waiting: Vec<Option<String>>,
     /// For jobs on a dependency cycle: the cycle, as `a -> b -> a`.
@@ -200,6 +214,10 @@ impl<'a> Solver<'a> {
             conflict_matched: Vec::new(),
             replace_owned: Vec::new(),
             replace_matched: Vec::new(),
+            conflict_owned_on: Vec::new(),
+            conflict_matched_on: Vec::new(),
+            replace_owned_on: Vec::new(),
+            replace_matched_on: Vec::new(),
             placed: vec![Vec::new(); jobs.len()],
             waiting: vec![None; jobs.len()],
             cycle: vec![None; jobs.len()],
@@ -334,6 +352,10 @@ impl<'a> Solver<'a> {
             index[j].static_slot = slot;
         }
         self.index = index;
+        self.conflict_owned_on = vec![Vec::new(); patterns.len()];
+        self.conflict_matched_on = vec![Vec::new(); patterns.len()];
+        self.replace_owned_on = vec![Vec::new(); patterns.len()];
+        self.replace_matched_on = vec![Vec::new(); patterns.len()];
     }
 
     /// Members passing `MachineID` and `MachineMetadata`, in member order.
@@ -466,16 +488,24 @@ impl<'a> Solver<'a> {
         self.levels.raise(m, self.load[m] as usize);
         self.load[m] += 1;
         for &pid in &entry.conflict_pids {
-            self.conflict_owned[m].add(pid);
+            if self.conflict_owned[m].add(pid) {
+                self.conflict_owned_on[pid as usize].push(m);
+            }
         }
         for &pid in &entry.matched_by_conflicts {
-            self.conflict_matched[m].add(pid);
+            if self.conflict_matched[m].add(pid) {
+                self.conflict_matched_on[pid as usize].push(m);
+            }
         }
         for &pid in &entry.replace_pids {
-            self.replace_owned[m].add(pid);
+            if self.replace_owned[m].add(pid) {
+                self.replace_owned_on[pid as usize].push(m);
+            }
         }
         for &pid in &entry.matched_by_replaces {
-            self.replace_matched[m].add(pid);
+            if self.replace_matched[m].add(pid) {
+                self.replace_matched_on[pid as usize].push(m);
+            }
         }
         if let Err(at) = self.placed[j].binary_search(&m) {
             self.placed[j].insert(at, m);
@@ -561,10 +591,7 @@ impl<'a> Solver<'a> {
             // MachineOf: only the members of the first target can qualify.
             Some(p) => self.best_of(j, &self.placed[p]),
             // Slot 0 is every member: walk the load levels from the least loaded up.
-            None if entry.static_slot == 0 => self
-                .levels
-                .iter()
-                .find_map(|level| self.best_in_level(j, level)),
+            None if entry.static_slot == 0 => self.best_in_levels(j),
             None => self.best_of_static_set(j),
         }
     }
@@ -598,23 +625,68 @@ impl<'a> Solver<'a> {
     /// [`Self::best_of`] over `j`'s own static set (its `MachineID`/`MachineMetadata`).
     fn best_of_static_set(&self, j: usize) -> Option<usize> {
         let set = &self.static_sets[self.index[j].static_slot];
-        if self.index[j].dynamic {
-            set.least_loaded_best(self.unit_keys[j], &self.load, |m| self.fits(j, m))
-        } else {
+        let unit_key = self.unit_keys[j];
+        if !self.index[j].dynamic {
             // Only the static set can rule a member out, and every candidate is in it.
-            set.least_loaded_best(self.unit_keys[j], &self.load, |_| true)
+            return set.least_loaded_best(unit_key, &self.load, |_| true);
+        }
+        match self.blocked(j) {
+            Some(blocked) => set.least_loaded_best(unit_key, &self.load, |m| {
+                debug_assert_eq!(!blocked[m], self.fits(j, m));
+                !blocked[m]
+            }),
+            None => set.least_loaded_best(unit_key, &self.load, |m| self.fits(j, m)),
         }
     }
 
-    /// [`Self::best_of`] for one load level (all members of the same load), `j`'s
-    /// static set being every member.
-    fn best_in_level(&self, j: usize, level: &MemberSet) -> Option<usize> {
-        if self.index[j].dynamic {
-            level.best(self.unit_keys[j], |m| self.fits(j, m))
-        } else {
+    /// The best member for `j` in the load levels, from the least loaded up; `j`'s
+    /// static set is every member.
+    fn best_in_levels(&self, j: usize) -> Option<usize> {
+        let unit_key = self.unit_keys[j];
+        if !self.index[j].dynamic {
             // Nothing can rule a member out: a plain arg-max, with no checks in the loop.
-            level.best(self.unit_keys[j], |_| true)
+            return self.levels.iter().find_map(|l| l.best(unit_key, |_| true));
         }
+        match self.blocked(j) {
+            Some(blocked) => self.levels.iter().find_map(|l| {
+                l.best(unit_key, |m| {
+                    debug_assert_eq!(!blocked[m], self.fits(j, m));
+                    !blocked[m]
+                })
+            }),
+            None => self
+                .levels
+                .iter()
+                .find_map(|l| l.best(unit_key, |m| self.fits(j, m))),
+        }
+    }
+
+    /// For a job without `MachineOf`, placed among members of its static set: the
+    /// members it may not join, by member index (`fits` is then `!blocked[m]`). Found
+    /// once per job from the members of each of its patterns, so a scan where most
+    /// members are ruled out (say, `Conflicts=db-*.service` where web units run
+    /// everywhere) costs a lookup per member tried rather than a `fits`. None with
+    /// `MachineOf`, which `fits` checks.
+    fn blocked(&self, j: usize) -> Option<Vec<bool>> {
+        if !self.jobs[j].options.machine_of.is_empty() {
+            return None;
+        }
+        let entry = &self.index[j];
+        let mut blocked = vec![false; self.members.len()];
+        // The four conditions of `fits`, in its order.
+        for (pids, on) in [
+            (&entry.conflict_pids, &self.conflict_matched_on),
+            (&entry.matched_by_conflicts, &self.conflict_owned_on),
+            (&entry.matched_by_replaces, &self.replace_owned_on),
+            (&entry.replace_pids, &self.replace_matched_on),
+        ] {
+            for &pid in pids {
+                for &m in &on[pid as usize] {
+                    blocked[m] = true;
+                }
+            }
+        }
+        Some(blocked)
     }
 
     pub(crate) fn into_placement(self) -> Placement {
