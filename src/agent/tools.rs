@@ -144,7 +144,7 @@ fn exec(program: &PathBuf, args: &[String]) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("SYSTEMD_COLORS", "0");
-    let mut child = match cmd.spawn() {
+    let mut child = match crate::systemd::spawn_unless_busy(&mut cmd) {
         Ok(c) => c,
         Err(e) => {
             return Run {

@@ -166,6 +166,23 @@ fn check_name(op: &'static str, unit: &str) -> Result<(), SystemdError> {
     }
 }
 
+/// Spawns `cmd`, trying again a few times while the kernel says its program is
+/// busy being written (`ETXTBSY`): a package upgrade replacing `systemctl`, or,
+/// in tests, a script another thread's child still holds open between its fork
+/// and its exec.
+pub fn spawn_unless_busy(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 10 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10 * tries));
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

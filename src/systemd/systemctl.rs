@@ -86,11 +86,14 @@ impl Systemctl {
         unit: Option<&str>,
         args: &[&str],
     ) -> Result<String, SystemdError> {
-        let out = Command::new(&self.program)
-            .arg("--no-pager")
+        let mut cmd = Command::new(&self.program);
+        cmd.arg("--no-pager")
             .args(args)
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = super::spawn_unless_busy(&mut cmd)
+            .and_then(|c| c.wait_with_output())
             .map_err(|e| SystemdError::new(op, unit, ErrorKind::Io(e)))?;
         if !out.status.success() {
             let kind = ErrorKind::Failed {
