@@ -216,6 +216,17 @@ fn member(seed: u8, host: u8, peers: &[u8], now: u64) -> Node {
     Node::new(cfg, Millis(now))
 }
 
+/// Submits `unit` (with [`TEXT`]) and asks for it to run.
+fn submit_and_start(n: &mut Node, now: Millis, unit: &str) {
+    let submit = Command::Submit {
+        name: unit.into(),
+        text: TEXT.into(),
+    };
+    n.handle_command(now, submit).expect("submit");
+    let start = Command::Start { name: unit.into() };
+    n.handle_command(now, start).expect("start");
+}
+
 /// Delivers every queued datagram between `nodes` (lossless, instant) at `now`, and
 /// feeds each node's starts back as "running"; returns the units each one started.
 fn exchange(nodes: &mut [Node], now: Millis) -> Vec<Vec<String>> {
@@ -266,21 +277,7 @@ fn run(nodes: &mut [Node], from_ms: u64, to_ms: u64) -> Vec<Vec<String>> {
 fn a_member_with_peers_holds_its_starts_for_the_join_grace_when_nobody_answers() {
     let mut n = member(1, 1, &[1, 2], 0);
     assert!(n.holding_starts());
-    n.handle_command(
-        Millis(10),
-        Command::Submit {
-            name: "a.service".into(),
-            text: TEXT.into(),
-        },
-    )
-    .unwrap();
-    n.handle_command(
-        Millis(20),
-        Command::Start {
-            name: "a.service".into(),
-        },
-    )
-    .unwrap();
+    submit_and_start(&mut n, Millis(10), "a.service");
     let early = run(std::slice::from_mut(&mut n), 30, JOIN_GRACE_MS - 10);
     assert_eq!(early, vec![Vec::<String>::new()], "no start while holding");
     let late = run(
@@ -296,23 +293,7 @@ fn a_member_with_peers_holds_its_starts_for_the_join_grace_when_nobody_answers()
 fn a_restarted_member_stops_holding_once_a_settled_member_synced_with_it() {
     // Two settled members run a.service (on one of them) ...
     let mut nodes = vec![member(1, 1, &[1, 2, 3], 0), member(2, 2, &[1, 2, 3], 0)];
-    nodes[0]
-        .handle_command(
-            Millis(10),
-            Command::Submit {
-                name: "a.service".into(),
-                text: TEXT.into(),
-            },
-        )
-        .unwrap();
-    nodes[0]
-        .handle_command(
-            Millis(10),
-            Command::Start {
-                name: "a.service".into(),
-            },
-        )
-        .unwrap();
+    submit_and_start(&mut nodes[0], Millis(10), "a.service");
     let first = run(&mut nodes, 0, JOIN_GRACE_MS + 500);
     assert_eq!(first.concat(), vec!["a.service".to_string()], "{first:?}");
     assert!(nodes.iter().all(|n| !n.holding_starts()));
