@@ -168,19 +168,12 @@ impl Driver {
             match e {
                 RemoteEvent::Asked { from, id, query } => {
                     let tx = self.tx.clone();
-                    let tools = self.tools.clone();
-                    rt::spawn(async move {
-                        let (code, text) = rt::unblock(move || tools.run(&query)).await;
-                        let _ = tx
-                            .send(Input::Answer {
-                                to: from,
-                                id,
-                                code,
-                                text,
-                            })
-                            .await;
-                    })
-                    .detach();
+                    run_tool_then(&self.tools, query, tx, move |code, text| Input::Answer {
+                        to: from,
+                        id,
+                        code,
+                        text,
+                    });
                 }
                 RemoteEvent::Answered { id, code, text } => {
                     if let Some((machine, reply)) = self.asks.remove(&id) {
@@ -271,18 +264,13 @@ impl Driver {
             )));
         };
         if holder == self.node.machine_id() {
-            let tools = self.tools.clone();
-            rt::spawn(async move {
-                let (code, text) = rt::unblock(move || tools.run(&query)).await;
-                let _ = reply
-                    .send(Response::Output {
-                        machine: holder,
-                        text,
-                        code,
-                    })
-                    .await;
-            })
-            .detach();
+            run_tool_then(&self.tools, query, reply, move |code, text| {
+                Response::Output {
+                    machine: holder,
+                    text,
+                    code,
+                }
+            });
             return None;
         }
         match self.node.ask_remote(self.now(), &holder, query) {
@@ -293,6 +281,22 @@ impl Driver {
             Err(e) => Some(Response::Error(e)),
         }
     }
+}
+
+/// Runs `query`'s tool (`systemctl status`, `journalctl`) off the event loop, which
+/// it would block for as long as the tool takes, and sends `wrap(code, output)` to `to`.
+fn run_tool_then<T: Send + 'static>(
+    tools: &tools::Tools,
+    query: Query,
+    to: Sender<T>,
+    wrap: impl FnOnce(i32, String) -> T + Send + 'static,
+) {
+    let tools = tools.clone();
+    rt::spawn(async move {
+        let (code, text) = rt::unblock(move || tools.run(&query)).await;
+        let _ = to.send(wrap(code, text)).await;
+    })
+    .detach();
 }
 
 /// A command for the log, without the unit's text.
