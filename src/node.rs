@@ -367,16 +367,16 @@ impl Node {
             }
             Some(Packet::Remote(msg)) => self.handle_remote(from, msg),
             Some(Packet::Joining(buckets)) => {
-                let equal = buckets == self.catalog.summary();
-                self.handle_catalog(
-                    from,
-                    Msg::Summary {
+                let mine = self.catalog.summary();
+                if buckets != mine {
+                    // Repaired like any summary that asks for a reply; it asks again next tick.
+                    let summary = Msg::Summary {
                         buckets,
                         reply: true,
-                    },
-                );
-                if equal && self.hold_starts_until.is_none() {
-                    self.send(from, &Packet::Settled(self.catalog.summary()));
+                    };
+                    self.handle_catalog(from, summary);
+                } else if self.hold_starts_until.is_none() {
+                    self.send(from, &Packet::Settled(mine));
                 }
             }
             Some(Packet::MemberSummary { buckets, reply }) => {
