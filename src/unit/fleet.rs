@@ -8,6 +8,7 @@
 
 use super::glob::Glob;
 use super::syntax::{Entry, Section};
+use super::value::{parse_boolean, split_words};
 use super::{FleetOptions, UnitError, UnitName};
 
 /// The section fleet reads. Section names are case-sensitive, as in systemd.
@@ -277,7 +278,7 @@ impl Reader<'_> {
         // fleet took any string here; real ids are 32 hex characters, but members of a
         // test cluster or a `plan` file may have readable ids, so the member-id charset
         // is accepted. A value naming no member leaves the unit waiting, and `why` says so.
-        crate::schedule::MachineId::parse(id).map_err(|why| {
+        super::MachineId::parse(id).map_err(|why| {
             self.error(line, format!("MachineID {id:?} is not a machine id: {why}"))
         })?;
         if let Some((_, earlier)) = &self.state.machine_id {
@@ -453,64 +454,6 @@ fn single(words: &[String]) -> Result<&str, String> {
         [one] => Ok(one),
         _ => Err(format!("takes one value, found {}: {words:?}", words.len())),
     }
-}
-
-/// systemd's `parse_boolean`, which fleet's `Global` only partly followed.
-fn parse_boolean(word: &str) -> Option<bool> {
-    match word.to_ascii_lowercase().as_str() {
-        "1" | "yes" | "y" | "true" | "t" | "on" => Some(true),
-        "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-/// Splits a value into words.
-///
-/// A value that starts with a quote (`"` or `'`) is a list of words separated by
-/// whitespace, each quoted part kept whole with its quotes removed, as systemd reads
-/// lists and as fleet read `MachineOf="a.service" "b.service"`. Any other value is one
-/// word, unless `split_unquoted` (`Conflicts`, `Replaces`): then it is split on
-/// whitespace, quotes still honoured. Backslashes are kept as written: they escape glob
-/// characters in `Conflicts`, and fleet never unescaped them.
-fn split_words(value: &str, split_unquoted: bool) -> Result<Vec<String>, String> {
-    if !split_unquoted && !value.starts_with(['"', '\'']) {
-        return Ok(vec![value.to_string()]);
-    }
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for c in value.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => word.push(c),
-            None if c == '"' || c == '\'' => {
-                quote = Some(c);
-                in_word = true;
-            }
-            None if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            None => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if let Some(q) = quote {
-        return Err(format!("unbalanced quote {q:?}; expected a closing {q:?}"));
-    }
-    if in_word {
-        words.push(word);
-    }
-    // A quoted empty word (`""`) names nothing; say so rather than look for "".
-    if words.iter().any(|w| w.is_empty()) {
-        return Err("empty quoted value \"\"".to_string());
-    }
-    Ok(words)
 }
 
 /// The known key (or old spelling) closest to `key`: the same word in another case, or

@@ -5,13 +5,16 @@
 
 pub mod fleet;
 pub mod glob;
+pub mod machine_id;
 pub mod name;
 pub mod syntax;
+pub mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 pub use glob::Glob;
+pub use machine_id::MachineId;
 pub use name::UnitName;
 
 /// A parsed unit: its name, its original text and what `[X-Fleet]` asks of placement.
