@@ -27,6 +27,14 @@ pub const SUFFIXES: [&str; 11] = [
 /// rather than let a unit be accepted that systemd will not load.
 pub const NAME_LEN_MAX: usize = 255;
 
+/// Whether `name` is safe to use as a file name in the unit directory and as a
+/// `systemctl` argument: a valid unit name (see [`UnitName::parse`]) that does not
+/// start with a dot or a dash (no hidden files, no options). Pure, so that the node
+/// checks remote questions with the same rule the systemd layer enforces.
+pub fn is_safe_unit_name(name: &str) -> bool {
+    UnitName::parse(name).is_ok() && !name.starts_with(['.', '-'])
+}
+
 /// A valid unit name such as `web.service`, `common@.service` or `common@1.service`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UnitName(String);
