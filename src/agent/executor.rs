@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::catalog::Status;
 use crate::node::Action;
-use crate::systemd::{Systemd, UnitState};
+use crate::systemd::{Observed, Systemd};
 
 /// Poll period while something is starting or stopping: start-to-active shows quickly.
 pub const FAST_POLL: Duration = Duration::from_millis(50);
@@ -26,7 +26,7 @@ const FAST_AFTER_ACTION: Duration = Duration::from_secs(3);
 const REFRESH: Duration = Duration::from_secs(30);
 
 /// systemd's answer in the node's terms: `None` when systemd doesn't have the unit.
-pub fn status_of(s: &UnitState) -> Option<Status> {
+pub fn status_of(s: &Observed) -> Option<Status> {
     if s.load_state == "not-found" {
         return None;
     }

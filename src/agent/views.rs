@@ -1,6 +1,6 @@
 //! What the control socket shows: the node's state as `list-units`/`list-machines` rows.
 
-use crate::catalog::UnitState;
+use crate::catalog::Desired;
 use crate::control::{MachineInfo, UnitInfo, UnitRun};
 use crate::node::Node;
 use crate::schedule::Decision;
@@ -31,7 +31,7 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
     let replica = node.catalog().replica();
     let mut out = Vec::new();
     for (name, entry) in &replica.units {
-        let UnitState::Live {
+        let Desired::Live {
             target,
             digest,
             seq,

@@ -41,9 +41,10 @@ impl Target {
     }
 }
 
-/// What the cluster wants of one unit.
+/// What the cluster wants of one unit: its desired state (what systemd says of it
+/// is [`crate::systemd::Observed`], and what a member reports is [`Status`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum UnitState {
+pub enum Desired {
     Live {
         target: Target,
         /// Start sequence: the Lamport counter of the command that last placed it.
@@ -59,7 +60,7 @@ pub enum UnitState {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UnitEntry {
     pub version: Version,
-    pub state: UnitState,
+    pub state: Desired,
 }
 
 /// A member's report version: its boot number (kept across restarts), then a counter.

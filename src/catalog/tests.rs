@@ -9,7 +9,7 @@ fn live(counter: u64, machine: &str, target: Target, text: &str) -> UnitEntry {
             counter,
             machine: machine.into(),
         },
-        state: UnitState::Live {
+        state: Desired::Live {
             target,
             seq: counter,
             digest: text_digest(text),
@@ -25,7 +25,7 @@ fn unit_strategy() -> impl Strategy<Value = UnitEntry> {
                 counter: c,
                 machine: m.into(),
             },
-            state: UnitState::Destroyed,
+            state: Desired::Destroyed,
         },
         1 => live(c, m, Target::Inactive, "x"),
         2 => live(c, m, Target::Loaded, "y"),
@@ -187,7 +187,7 @@ fn a_tombstone_beats_stale_copies_and_then_expires_everywhere_on_time() {
             counter: 2,
             machine: "a".into(),
         },
-        state: UnitState::Destroyed,
+        state: Desired::Destroyed,
     };
     c.apply(
         Millis(0),

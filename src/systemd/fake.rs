@@ -7,7 +7,7 @@
 //! (or [`FakeSystemd::fail`]), so tests choose the interleaving and no clock
 //! is involved.
 
-use super::{check_name, ErrorKind, Systemd, SystemdError, UnitState};
+use super::{check_name, ErrorKind, Observed, Systemd, SystemdError};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
@@ -196,7 +196,7 @@ impl Systemd for FakeSystemd {
         Ok(())
     }
 
-    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError> {
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
         for u in units {
             check_name("states", u)?;
         }
@@ -215,7 +215,7 @@ impl Systemd for FakeSystemd {
                     .runtime
                     .get(*u)
                     .map_or(("inactive", "dead"), |(a, s)| (a.as_str(), s.as_str()));
-                (u.to_string(), UnitState::new(load, active, sub))
+                (u.to_string(), Observed::new(load, active, sub))
             })
             .collect())
     }
@@ -258,7 +258,7 @@ mod tests {
         let s = sd.states(&["web.service"]).unwrap();
         assert_eq!(
             s["web.service"],
-            UnitState::new("loaded", "activating", "start")
+            Observed::new("loaded", "activating", "start")
         );
         sd.finish("web.service");
         let s = sd.states(&["web.service"]).unwrap();
@@ -268,7 +268,7 @@ mod tests {
         let s = sd.states(&["web.service"]).unwrap();
         assert_eq!(
             s["web.service"],
-            UnitState::new("loaded", "inactive", "dead")
+            Observed::new("loaded", "inactive", "dead")
         );
     }
 
@@ -299,7 +299,7 @@ mod tests {
         let s = sd.states(&["web.service"]).unwrap();
         assert_eq!(
             s["web.service"],
-            UnitState::new("not-found", "active", "running")
+            Observed::new("not-found", "active", "running")
         );
         assert!(sd.list_owned().unwrap().is_empty());
         sd.remove("web.service").unwrap();

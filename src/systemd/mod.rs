@@ -19,11 +19,12 @@ pub use systemctl::Systemctl;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-/// What systemd says about one unit (`systemctl show`'s `LoadState`,
-/// `ActiveState`, `SubState`). Kept as systemd's words: there are many and
+/// What systemd says about one unit, its observed state (what the cluster wants
+/// of it is [`crate::catalog::Desired`]): `systemctl show`'s `LoadState`,
+/// `ActiveState`, `SubState`. Kept as systemd's words: there are many and
 /// new systemd versions add more, so the agent matches the few it acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnitState {
+pub struct Observed {
     /// `loaded`, `not-found`, `bad-setting`, `error`, `masked`, ...
     pub load_state: String,
     /// `active`, `reloading`, `inactive`, `failed`, `activating`, `deactivating`, ...
@@ -32,9 +33,9 @@ pub struct UnitState {
     pub sub_state: String,
 }
 
-impl UnitState {
-    pub fn new(load: &str, active: &str, sub: &str) -> UnitState {
-        UnitState {
+impl Observed {
+    pub fn new(load: &str, active: &str, sub: &str) -> Observed {
+        Observed {
             load_state: load.to_string(),
             active_state: active.to_string(),
             sub_state: sub.to_string(),
@@ -85,7 +86,7 @@ pub trait Systemd {
 
     /// The state of each of `units`, in one call; unknown units come back
     /// with `load_state` `not-found`. Read-only, so any unit may be asked.
-    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError>;
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError>;
 
     /// The units shoal owns now (installed and not removed).
     fn list_owned(&self) -> Result<BTreeSet<String>, SystemdError>;

@@ -7,7 +7,7 @@
 //! after the unit; the unit file also starts with a comment for humans.
 
 use super::show::{parse_show, PROPERTIES};
-use super::{check_name, ErrorKind, Systemd, SystemdError, UnitState};
+use super::{check_name, ErrorKind, Observed, Systemd, SystemdError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::ErrorKind as IoKind;
@@ -266,7 +266,7 @@ impl Systemd for Systemctl {
         }
     }
 
-    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError> {
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
         const OP: &str = "states";
         for u in units {
             check_name(OP, u)?;
@@ -444,7 +444,7 @@ exit 0
         let (dir, mut sd) = setup("states");
         let s = sd.states(&["a.service", "b.timer"]).unwrap();
         assert_eq!(s.len(), 2);
-        assert_eq!(s["b.timer"], UnitState::new("loaded", "inactive", "dead"));
+        assert_eq!(s["b.timer"], Observed::new("loaded", "inactive", "dead"));
         assert_eq!(
             calls(&dir),
             ["--no-pager show --property=Id,LoadState,ActiveState,SubState -- a.service b.timer"]
