@@ -105,7 +105,7 @@ fn check_entry(e: &WireEntry) -> Result<(), Refused> {
             entry,
         } => {
             let status_long = entry.status.as_ref().is_some_and(|s| {
-                s.active.len() > MAX_STATUS_BYTES || s.sub.len() > MAX_STATUS_BYTES
+                s.active.as_str().len() > MAX_STATUS_BYTES || s.sub.len() > MAX_STATUS_BYTES
             });
             if member.len() > MAX_MACHINE_BYTES || unit.len() > MAX_NAME_BYTES || status_long {
                 return Err(Refused::TooLarge("report"));

@@ -8,6 +8,7 @@
 
 use super::show::{parse_show, PROPERTIES};
 use super::{check_name, ErrorKind, Observed, Systemd, SystemdError};
+use crate::states::LoadState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::ErrorKind as IoKind;
@@ -125,7 +126,7 @@ impl Systemctl {
             SystemdError::new("install", Some(unit), ErrorKind::Output(why))
         })?;
         let ours = prop("FragmentPath").is_some_and(|f| Path::new(f) == self.unit_path(unit));
-        let not_found = state == "not-found";
+        let not_found = LoadState::parse(state) == LoadState::NotFound;
         Ok((!not_found && !ours, not_found))
     }
 
