@@ -13,6 +13,7 @@ pub mod membership;
 pub mod node;
 pub mod schedule;
 pub mod sort;
+pub mod states;
 pub mod store;
 pub mod systemd;
 pub mod time;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use shoal::agent::{self, config::Settings, Agent};
 use shoal::control::{Client, Endpoint, Request, Response, UnitInfo};
-use shoal::systemd::{FakeSystemd, Systemd, SystemdError, UnitState};
+use shoal::systemd::{FakeSystemd, Observed, Systemd, SystemdError};
 use shoal::wire::{Key, KeyRing};
 
 /// A FakeSystemd whose starts and stops complete by the next state poll, as a quick
@@ -41,7 +41,7 @@ impl Systemd for Quick {
     fn stop(&mut self, unit: &str) -> Result<(), SystemdError> {
         self.lock().stop(unit)
     }
-    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError> {
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
         let mut sd = self.lock();
         sd.finish_all();
         sd.states(units)

@@ -8,7 +8,7 @@
 //! root and this machine's tools; where hosts cannot be made it FAILS,
 //! unless `SHOAL_SKIP_HOSTS=1`, in which case it says loudly that it skipped.
 
-use shoal::systemd::{ErrorKind, Systemctl, Systemd, UnitState};
+use shoal::systemd::{ErrorKind, Observed, Systemctl, Systemd};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -127,7 +127,7 @@ const ONESHOT: &str = "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/
 const FAILING: &str = "[Service]\nExecStart=/bin/false\n";
 const BAD_SETTING: &str = "[Service]\nExecStart=relative/path\n";
 
-fn wait_for(sd: &mut Systemctl, want: &[(&str, &str, &str)]) -> BTreeMap<String, UnitState> {
+fn wait_for(sd: &mut Systemctl, want: &[(&str, &str, &str)]) -> BTreeMap<String, Observed> {
     let units: Vec<&str> = want.iter().map(|w| w.0).collect();
     let t0 = Instant::now();
     loop {
@@ -209,7 +209,7 @@ fn inside_host_systemctl_drives_a_real_systemd() {
     );
     assert_eq!(
         states["sleeper.service"],
-        UnitState::new("loaded", "inactive", "dead")
+        Observed::new("loaded", "inactive", "dead")
     );
     assert_eq!(states["nope.service"].load_state, "not-found");
 
@@ -270,7 +270,7 @@ fn inside_host_systemctl_drives_a_real_systemd() {
     assert_eq!(s["sleeper.service"].load_state, "not-found");
     assert_eq!(
         s["foreign.service"],
-        UnitState::new("loaded", "active", "running")
+        Observed::new("loaded", "active", "running")
     );
     assert!(std::fs::read_dir("/run/systemd/system")
         .unwrap()

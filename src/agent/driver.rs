@@ -17,7 +17,7 @@ use super::rt::Async;
 
 use super::executor::Order;
 use super::{persist, tools, views};
-use crate::catalog::{Status, UnitState};
+use crate::catalog::{Desired, Status};
 use crate::control::protocol::PROTOCOL_VERSION;
 use crate::control::{Request, Response};
 use crate::node::{Action, Command, Node, NodeEvent, Query, RemoteEvent};
@@ -246,7 +246,7 @@ impl Driver {
 
     fn cat(&self, name: &str) -> Response {
         match self.node.catalog().unit(name).map(|e| &e.state) {
-            Some(UnitState::Live { digest, .. }) => match self.node.catalog().text(digest) {
+            Some(Desired::Live { digest, .. }) => match self.node.catalog().text(digest) {
                 Some(t) => Response::Text(t.to_string()),
                 None => Response::Error(format!(
                     "{name}: the unit file has not reached this member yet"

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::catalog::Status;
 use crate::node::Action;
-use crate::systemd::{Systemd, UnitState};
+use crate::states::LoadState;
+use crate::systemd::{Observed, Systemd};
 
 /// Poll period while something is starting or stopping: start-to-active shows quickly.
 pub const FAST_POLL: Duration = Duration::from_millis(50);
@@ -26,8 +27,8 @@ const FAST_AFTER_ACTION: Duration = Duration::from_secs(3);
 const REFRESH: Duration = Duration::from_secs(30);
 
 /// systemd's answer in the node's terms: `None` when systemd doesn't have the unit.
-pub fn status_of(s: &UnitState) -> Option<Status> {
-    if s.load_state == "not-found" {
+pub fn status_of(s: &Observed) -> Option<Status> {
+    if s.load_state == LoadState::NotFound {
         return None;
     }
     Some(Status {
@@ -84,14 +85,9 @@ pub fn run(
     let mut fast_until = Instant::now();
     let mut next_refresh = Instant::now() + REFRESH;
     loop {
-        let transitioning = last.values().any(|s| {
-            s.as_ref().is_some_and(|s| {
-                matches!(
-                    s.active.as_str(),
-                    "activating" | "deactivating" | "reloading"
-                )
-            })
-        });
+        let transitioning = last
+            .values()
+            .any(|s| s.as_ref().is_some_and(|s| s.active.is_transitioning()));
         let wait = if transitioning || Instant::now() < fast_until {
             FAST_POLL
         } else {

@@ -1,9 +1,10 @@
 //! What the control socket shows: the node's state as `list-units`/`list-machines` rows.
 
-use crate::catalog::UnitState;
+use crate::catalog::Desired;
 use crate::control::{MachineInfo, UnitInfo, UnitRun};
 use crate::node::Node;
 use crate::schedule::Decision;
+use crate::states::ActiveState;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -31,7 +32,7 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
     let replica = node.catalog().replica();
     let mut out = Vec::new();
     for (name, entry) in &replica.units {
-        let UnitState::Live {
+        let Desired::Live {
             target,
             digest,
             seq,
@@ -52,7 +53,8 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
             .filter_map(|((m, _), r)| {
                 r.status.as_ref().map(|s| UnitRun {
                     machine: m.clone(),
-                    active: s.active.clone(),
+                    // `.into()`: the word now, the typed state once `UnitRun` carries it.
+                    active: s.active.clone().into(),
                     sub: s.sub.clone(),
                 })
             })
@@ -60,7 +62,8 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
         out.push(UnitInfo {
             name: name.clone(),
             hash: hex(digest),
-            dstate: target.as_str().to_string(),
+            // `.into()`: the word now, the typed target once `UnitInfo` carries it.
+            dstate: (*target).into(),
             seq: *seq,
             machines,
             reason,
@@ -70,17 +73,15 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
     out
 }
 
-/// Where a unit's `status`/`journal` must run: the member running it, else the one
-/// placement gives it.
+/// Where a unit's `status`/`journal` must run: the member running it (or where it
+/// failed: its journal says why), else the one placement gives it.
 pub fn holder(node: &Node, unit: &str) -> Option<String> {
     let u = units(node).into_iter().find(|u| u.name == unit)?;
     u.runs
         .iter()
         .find(|r| {
-            matches!(
-                r.active.as_str(),
-                "active" | "activating" | "deactivating" | "reloading" | "failed"
-            )
+            let state = ActiveState::parse(r.active.as_str());
+            state.is_running() || state == ActiveState::Failed
         })
         .map(|r| r.machine.clone())
         .or_else(|| u.machines.first().cloned())

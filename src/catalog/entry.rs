@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::states::ActiveState;
+
 /// 128-bit content address of a unit text (SipHash-1-3, fixed keys). Senders are
 /// authenticated by the cluster key, so collision resistance against outsiders is not needed.
 pub type Digest = [u8; 16];
@@ -20,7 +22,9 @@ pub struct Version {
     pub machine: String,
 }
 
-/// fleet's target states.
+/// fleet's target states. Gossiped by variant (never reorder them); where a
+/// target travels as its word instead (the control socket's `dstate`), use
+/// [`crate::states::word`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Target {
     /// Known, not placed.
@@ -39,11 +43,38 @@ impl Target {
             Target::Launched => "launched",
         }
     }
+
+    /// The target named by fleet's word; `None` for any other word.
+    pub fn parse(word: &str) -> Option<Target> {
+        [Target::Inactive, Target::Loaded, Target::Launched]
+            .into_iter()
+            .find(|t| t.as_str() == word)
+    }
 }
 
-/// What the cluster wants of one unit.
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(word: &str) -> Result<Target, String> {
+        Target::parse(word).ok_or_else(|| format!("not a target state: {word:?}"))
+    }
+}
+
+impl From<Target> for String {
+    fn from(t: Target) -> String {
+        t.as_str().to_string()
+    }
+}
+
+/// What the cluster wants of one unit: its desired state (what systemd says of it
+/// is [`crate::systemd::Observed`], and what a member reports is [`Status`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum UnitState {
+pub enum Desired {
     Live {
         target: Target,
         /// Start sequence: the Lamport counter of the command that last placed it.
@@ -59,7 +90,7 @@ pub enum UnitState {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UnitEntry {
     pub version: Version,
-    pub state: UnitState,
+    pub state: Desired,
 }
 
 /// A member's report version: its boot number (kept across restarts), then a counter.
@@ -72,22 +103,23 @@ pub struct ReportVersion {
 }
 
 /// What systemd on one member says of one unit.
+///
+/// Gossiped and persisted: `active` travels as systemd's word (see
+/// [`ActiveState`]), so these bytes are those of the two strings this once was.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Status {
-    /// systemd's ActiveState: `active`, `activating`, `deactivating`, `inactive`, `failed`, ...
-    pub active: String,
-    /// systemd's SubState: `running`, `dead`, ...
+    /// systemd's ActiveState.
+    pub active: ActiveState,
+    /// systemd's SubState: `running`, `dead`, ... (shown, never judged).
     pub sub: String,
 }
 
 impl Status {
-    /// Whether a unit in this state may be running a process (the unit counts as
-    /// running for the no-double-run rule until it is fully down).
+    /// Whether the unit may be running a process: [`ActiveState::is_running`], the
+    /// one rule (the unit counts as running for the no-double-run rule until it is
+    /// fully down).
     pub fn is_running(&self) -> bool {
-        matches!(
-            self.active.as_str(),
-            "active" | "activating" | "deactivating" | "reloading"
-        )
+        self.active.is_running()
     }
 }
 

@@ -17,8 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use chunk::{Assembly, Chunk};
 pub use digest::{text_digest, BUCKETS};
 pub use entry::{
-    merge, Digest, Replica, ReportEntry, ReportVersion, Status, Target, UnitEntry, UnitState,
-    Version,
+    merge, Desired, Digest, Replica, ReportEntry, ReportVersion, Status, Target, UnitEntry, Version,
 };
 pub use msg::{pack, Msg, WireEntry};
 
@@ -88,7 +87,7 @@ fn check_entry(e: &WireEntry) -> Result<(), Refused> {
             if name.len() > MAX_NAME_BYTES || entry.version.machine.len() > MAX_MACHINE_BYTES {
                 return Err(Refused::TooLarge("name"));
             }
-            if let UnitState::Live { digest, len, .. } = &entry.state {
+            if let Desired::Live { digest, len, .. } = &entry.state {
                 if *len as usize > MAX_TEXT_BYTES {
                     return Err(Refused::TooLarge("text"));
                 }
@@ -106,7 +105,7 @@ fn check_entry(e: &WireEntry) -> Result<(), Refused> {
             entry,
         } => {
             let status_long = entry.status.as_ref().is_some_and(|s| {
-                s.active.len() > MAX_STATUS_BYTES || s.sub.len() > MAX_STATUS_BYTES
+                s.active.as_str().len() > MAX_STATUS_BYTES || s.sub.len() > MAX_STATUS_BYTES
             });
             if member.len() > MAX_MACHINE_BYTES || unit.len() > MAX_NAME_BYTES || status_long {
                 return Err(Refused::TooLarge("report"));
@@ -176,7 +175,7 @@ impl Catalog {
                 ttl_left_ms,
                 text,
             } => {
-                let tomb = entry.state == UnitState::Destroyed;
+                let tomb = entry.state == Desired::Destroyed;
                 if tomb && ttl_left_ms == 0 {
                     return Ok(applied);
                 }
@@ -196,7 +195,7 @@ impl Catalog {
                     let d = self.tomb_expires.entry(name).or_insert(deadline);
                     *d = (*d).min(deadline);
                 }
-                if let UnitState::Live { digest, .. } = entry.state {
+                if let Desired::Live { digest, .. } = entry.state {
                     if let Some(t) = text {
                         self.texts.entry(digest).or_insert(t);
                     }
@@ -230,7 +229,7 @@ impl Catalog {
     pub fn wire_unit(&self, now: Millis, name: &str) -> Option<WireEntry> {
         let entry = self.replica.units.get(name)?.clone();
         let text = match &entry.state {
-            UnitState::Live { digest, len, .. } if (*len as usize) <= INLINE_TEXT_BYTES => {
+            Desired::Live { digest, len, .. } if (*len as usize) <= INLINE_TEXT_BYTES => {
                 self.texts.get(digest).cloned()
             }
             _ => None,
@@ -271,7 +270,7 @@ impl Catalog {
                 .replica
                 .units
                 .get(&name)
-                .is_some_and(|e| e.state == UnitState::Destroyed)
+                .is_some_and(|e| e.state == Desired::Destroyed)
             {
                 self.replica.units.remove(&name);
             }
@@ -279,8 +278,8 @@ impl Catalog {
         self.assembly.expire(now);
         let used: std::collections::BTreeSet<Digest> =
             crate::btree::set(self.replica.units.values().filter_map(|e| match e.state {
-                UnitState::Live { digest, .. } => Some(digest),
-                UnitState::Destroyed => None,
+                Desired::Live { digest, .. } => Some(digest),
+                Desired::Destroyed => None,
             }));
         self.texts.retain(|d, _| used.contains(d));
     }
@@ -337,7 +336,7 @@ impl Catalog {
             .units
             .values()
             .filter_map(|e| match e.state {
-                UnitState::Live { digest, .. } if !self.texts.contains_key(&digest) => Some(digest),
+                Desired::Live { digest, .. } if !self.texts.contains_key(&digest) => Some(digest),
                 _ => None,
             })
             .collect();
@@ -394,7 +393,7 @@ impl Catalog {
         c.replica = s.replica;
         let full = now.plus(tombstone_ttl_ms);
         for (name, e) in &c.replica.units {
-            if e.state == UnitState::Destroyed {
+            if e.state == Desired::Destroyed {
                 c.tomb_expires.entry(name.clone()).or_insert(full);
             }
         }

@@ -9,7 +9,7 @@ fn live(counter: u64, machine: &str, target: Target, text: &str) -> UnitEntry {
             counter,
             machine: machine.into(),
         },
-        state: UnitState::Live {
+        state: Desired::Live {
             target,
             seq: counter,
             digest: text_digest(text),
@@ -25,7 +25,7 @@ fn unit_strategy() -> impl Strategy<Value = UnitEntry> {
                 counter: c,
                 machine: m.into(),
             },
-            state: UnitState::Destroyed,
+            state: Desired::Destroyed,
         },
         1 => live(c, m, Target::Inactive, "x"),
         2 => live(c, m, Target::Loaded, "y"),
@@ -187,7 +187,7 @@ fn a_tombstone_beats_stale_copies_and_then_expires_everywhere_on_time() {
             counter: 2,
             machine: "a".into(),
         },
-        state: UnitState::Destroyed,
+        state: Desired::Destroyed,
     };
     c.apply(
         Millis(0),
@@ -309,4 +309,92 @@ fn entries_pack_into_datagram_sized_bodies() {
         }
     }
     assert_eq!(n, 200);
+}
+
+/// `Status` as it was before its `active` field was typed: two strings.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+struct OldStatus {
+    active: String,
+    sub: String,
+}
+
+#[test]
+fn a_status_gossips_and_persists_as_the_same_bytes_as_before_it_was_typed() {
+    let words = [
+        "active",
+        "reloading",
+        "inactive",
+        "failed",
+        "activating",
+        "deactivating",
+        "maintenance",
+        "refreshing",
+        "from-a-newer-systemd",
+        "",
+    ];
+    for a in words {
+        let old = OldStatus {
+            active: a.into(),
+            sub: "running".into(),
+        };
+        let new = Status {
+            active: a.into(),
+            sub: "running".into(),
+        };
+        let bytes = postcard::to_allocvec(&old).unwrap();
+        assert_eq!(postcard::to_allocvec(&new).unwrap(), bytes, "{a}");
+        assert_eq!(postcard::from_bytes::<Status>(&bytes).unwrap(), new, "{a}");
+        let report = |status| ReportEntry {
+            version: ReportVersion {
+                boot: 3,
+                counter: 7,
+            },
+            status,
+        };
+        let old_report = (
+            ReportVersion {
+                boot: 3,
+                counter: 7,
+            },
+            Some(old.clone()),
+        );
+        assert_eq!(
+            postcard::to_allocvec(&report(Some(new.clone()))).unwrap(),
+            postcard::to_allocvec(&old_report).unwrap(),
+            "{a}"
+        );
+        for b in words {
+            let (old_b, new_b) = (
+                OldStatus {
+                    active: b.into(),
+                    sub: "dead".into(),
+                },
+                Status {
+                    active: b.into(),
+                    sub: "dead".into(),
+                },
+            );
+            assert_eq!(new.cmp(&new_b), old.cmp(&old_b), "merge order {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn a_target_reads_back_from_its_word_and_can_travel_as_it() {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Typed {
+        #[serde(with = "crate::states::word")]
+        dstate: Target,
+    }
+    for t in [Target::Inactive, Target::Loaded, Target::Launched] {
+        assert_eq!(Target::parse(t.as_str()), Some(t));
+        assert_eq!(String::from(t), t.to_string());
+        let bytes = postcard::to_allocvec(&t.as_str().to_string()).unwrap();
+        assert_eq!(postcard::to_allocvec(&Typed { dstate: t }).unwrap(), bytes);
+        assert_eq!(
+            postcard::from_bytes::<Typed>(&bytes).unwrap(),
+            Typed { dstate: t }
+        );
+    }
+    assert_eq!(Target::parse("running"), None);
 }

@@ -12,6 +12,7 @@ use super::output::{json_string, Table};
 use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 use crate::control::{Client, Endpoint, Request, Response};
 use crate::schedule::{explain, place, Decision, Job, MachineId, Member, Metadata, Running};
+use crate::states::ActiveState;
 use crate::unit::{parse_unit, Unit};
 
 pub const PLAN_HELP: &str = "\
@@ -163,10 +164,7 @@ fn live_world(
     let mut running = Running::new();
     for u in &infos {
         for r in &u.runs {
-            if matches!(
-                r.active.as_str(),
-                "active" | "activating" | "deactivating" | "reloading"
-            ) {
+            if ActiveState::parse(r.active.as_str()).is_running() {
                 running
                     .entry(u.name.clone())
                     .or_default()

@@ -1,7 +1,7 @@
 //! Client commands (fleetctl's verbs) as edits of the replicated catalog.
 
 use super::Node;
-use crate::catalog::{self, text_digest, Target, UnitEntry, UnitState};
+use crate::catalog::{self, text_digest, Desired, Target, UnitEntry};
 
 /// fleetctl's verbs, plus leaving the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl Node {
                     &name,
                     UnitEntry {
                         version,
-                        state: UnitState::Destroyed,
+                        state: Desired::Destroyed,
                     },
                     None,
                 );
@@ -110,7 +110,7 @@ impl Node {
             &name,
             UnitEntry {
                 version,
-                state: UnitState::Live {
+                state: Desired::Live {
                     target,
                     seq,
                     digest,
@@ -123,7 +123,7 @@ impl Node {
 
     fn known(&self, name: &str) -> Result<(Target, u64, catalog::Digest, u32), CommandError> {
         match self.catalog.unit(name).map(|e| &e.state) {
-            Some(UnitState::Live {
+            Some(Desired::Live {
                 target,
                 seq,
                 digest,
@@ -149,7 +149,7 @@ impl Node {
             };
         }
         let version = self.catalog.next_version(&self.cfg.machine_id);
-        let state = UnitState::Live {
+        let state = Desired::Live {
             target: Target::Inactive,
             seq: 0,
             digest,
@@ -165,8 +165,8 @@ impl Node {
         text: Option<String>,
     ) -> Result<(), CommandError> {
         let text = text.or_else(|| match &entry.state {
-            UnitState::Live { digest, .. } => self.catalog.text(digest).map(str::to_string),
-            UnitState::Destroyed => None,
+            Desired::Live { digest, .. } => self.catalog.text(digest).map(str::to_string),
+            Desired::Destroyed => None,
         });
         match self.catalog.write_unit(self.now, name, entry, text) {
             Ok(w) => {

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, Node, Pending};
-use crate::catalog::{Status, Target, UnitState};
+use crate::catalog::{Desired, Status, Target};
 use crate::schedule::{self, Decision, Job, MachineId, Member, Metadata, Running};
 
 impl Node {
@@ -79,7 +79,7 @@ impl Node {
         let mut waiting = BTreeMap::new();
         let mut globals = BTreeSet::new();
         for (name, e) in &self.catalog.replica().units {
-            let UnitState::Live {
+            let Desired::Live {
                 target,
                 seq,
                 digest,
@@ -143,7 +143,7 @@ impl Node {
             }
             let placed_here = !leaving && self.placement.machines_of(&name).contains(&me);
             let (target, digest) = match entry {
-                Some(UnitState::Live { target, digest, .. }) => (Some(target), Some(digest)),
+                Some(Desired::Live { target, digest, .. }) => (Some(target), Some(digest)),
                 _ => (None, None),
             };
             let want_installed =

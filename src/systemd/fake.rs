@@ -7,7 +7,8 @@
 //! (or [`FakeSystemd::fail`]), so tests choose the interleaving and no clock
 //! is involved.
 
-use super::{check_name, ErrorKind, Systemd, SystemdError, UnitState};
+use super::{check_name, ErrorKind, Observed, Systemd, SystemdError};
+use crate::states::ActiveState;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
@@ -22,7 +23,7 @@ pub struct FakeSystemd {
     files: BTreeMap<String, File>,
     loaded: BTreeMap<String, String>,
     /// (ActiveState, SubState); absent means inactive/dead.
-    runtime: BTreeMap<String, (String, String)>,
+    runtime: BTreeMap<String, (ActiveState, String)>,
     needs_reload: bool,
     /// `daemon-reload`s run so far.
     pub reloads: u64,
@@ -58,9 +59,9 @@ impl FakeSystemd {
     /// Completes a pending start or stop of `unit`: `activating` becomes
     /// `active/running`, `deactivating` becomes `inactive/dead`.
     pub fn finish(&mut self, unit: &str) {
-        let next = match self.runtime.get(unit).map(|(a, _)| a.as_str()) {
-            Some("activating") => Some(("active", "running")),
-            Some("deactivating") => None,
+        let next = match self.runtime.get(unit).map(|(a, _)| a) {
+            Some(ActiveState::Activating) => Some((ActiveState::Active, "running")),
+            Some(ActiveState::Deactivating) => None,
             _ => return,
         };
         self.set(unit, next);
@@ -76,14 +77,13 @@ impl FakeSystemd {
 
     /// The unit's process fails (a start that fails, or a crash later).
     pub fn fail(&mut self, unit: &str) {
-        self.set(unit, Some(("failed", "failed")));
+        self.set(unit, Some((ActiveState::Failed, "failed")));
     }
 
-    fn set(&mut self, unit: &str, state: Option<(&str, &str)>) {
+    fn set(&mut self, unit: &str, state: Option<(ActiveState, &str)>) {
         match state {
             Some((a, s)) => {
-                self.runtime
-                    .insert(unit.to_string(), (a.to_string(), s.to_string()));
+                self.runtime.insert(unit.to_string(), (a, s.to_string()));
             }
             None => {
                 self.runtime.remove(unit);
@@ -107,10 +107,10 @@ impl FakeSystemd {
         SystemdError::new(op, Some(unit), kind)
     }
 
-    fn active_state(&self, unit: &str) -> &str {
+    fn active_state(&self, unit: &str) -> &ActiveState {
         self.runtime
             .get(unit)
-            .map_or("inactive", |(a, _)| a.as_str())
+            .map_or(&ActiveState::Inactive, |(a, _)| a)
     }
 }
 
@@ -177,8 +177,12 @@ impl Systemd for FakeSystemd {
                 format!("Unit {unit} not found.\n"),
             ));
         }
-        if !matches!(self.active_state(unit), "active" | "activating") {
-            self.set(unit, Some(("activating", "start")));
+        // systemd: a start of a unit that is up or coming up is a no-op.
+        if !matches!(
+            self.active_state(unit),
+            ActiveState::Active | ActiveState::Activating
+        ) {
+            self.set(unit, Some((ActiveState::Activating, "start")));
         }
         Ok(())
     }
@@ -187,16 +191,18 @@ impl Systemd for FakeSystemd {
         self.require_owned("stop", unit)?;
         self.daemon_reload()?;
         self.log.push(format!("stop {unit}"));
-        match self.active_state(unit) {
-            "active" | "activating" => self.set(unit, Some(("deactivating", "stop"))),
+        match self.active_state(unit).clone() {
+            ActiveState::Active | ActiveState::Activating => {
+                self.set(unit, Some((ActiveState::Deactivating, "stop")))
+            }
             // systemctl stop also clears a failed unit back to inactive.
-            "failed" => self.set(unit, None),
+            ActiveState::Failed => self.set(unit, None),
             _ => {}
         }
         Ok(())
     }
 
-    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError> {
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
         for u in units {
             check_name("states", u)?;
         }
@@ -215,7 +221,7 @@ impl Systemd for FakeSystemd {
                     .runtime
                     .get(*u)
                     .map_or(("inactive", "dead"), |(a, s)| (a.as_str(), s.as_str()));
-                (u.to_string(), UnitState::new(load, active, sub))
+                (u.to_string(), Observed::new(load, active, sub))
             })
             .collect())
     }
@@ -258,17 +264,18 @@ mod tests {
         let s = sd.states(&["web.service"]).unwrap();
         assert_eq!(
             s["web.service"],
-            UnitState::new("loaded", "activating", "start")
+            Observed::new("loaded", "activating", "start")
         );
         sd.finish("web.service");
         let s = sd.states(&["web.service"]).unwrap();
-        assert!(s["web.service"].is_started());
+        assert_eq!(s["web.service"].active_state, ActiveState::Active);
+        assert!(s["web.service"].active_state.is_running());
         sd.stop("web.service").unwrap();
         sd.finish_all();
         let s = sd.states(&["web.service"]).unwrap();
         assert_eq!(
             s["web.service"],
-            UnitState::new("loaded", "inactive", "dead")
+            Observed::new("loaded", "inactive", "dead")
         );
     }
 
@@ -299,7 +306,7 @@ mod tests {
         let s = sd.states(&["web.service"]).unwrap();
         assert_eq!(
             s["web.service"],
-            UnitState::new("not-found", "active", "running")
+            Observed::new("not-found", "active", "running")
         );
         assert!(sd.list_owned().unwrap().is_empty());
         sd.remove("web.service").unwrap();
@@ -311,7 +318,10 @@ mod tests {
         sd.install("bad.service", WEB).unwrap();
         sd.start("bad.service").unwrap();
         sd.fail("bad.service");
-        assert!(sd.states(&["bad.service"]).unwrap()["bad.service"].is_failed());
+        assert_eq!(
+            sd.states(&["bad.service"]).unwrap()["bad.service"].active_state,
+            ActiveState::Failed
+        );
         sd.stop("bad.service").unwrap();
         let s = sd.states(&["bad.service"]).unwrap();
         assert_eq!(s["bad.service"].active_state, "inactive");

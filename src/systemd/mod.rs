@@ -19,39 +19,29 @@ pub use systemctl::Systemctl;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-/// What systemd says about one unit (`systemctl show`'s `LoadState`,
-/// `ActiveState`, `SubState`). Kept as systemd's words: there are many and
-/// new systemd versions add more, so the agent matches the few it acts on.
+use crate::states::{ActiveState, LoadState};
+
+/// What systemd says about one unit, its observed state (what the cluster wants
+/// of it is [`crate::catalog::Desired`]): `systemctl show`'s `LoadState`,
+/// `ActiveState`, `SubState`. The states are typed words ([`crate::states`]):
+/// new systemd versions add more, and an unknown one is kept, not lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnitState {
-    /// `loaded`, `not-found`, `bad-setting`, `error`, `masked`, ...
-    pub load_state: String,
-    /// `active`, `reloading`, `inactive`, `failed`, `activating`, `deactivating`, ...
-    pub active_state: String,
+pub struct Observed {
+    pub load_state: LoadState,
+    /// Judged only through [`ActiveState::is_running`] and its documented kin.
+    pub active_state: ActiveState,
     /// Type-specific detail: `running`, `dead`, `exited`, `start`, ...
     pub sub_state: String,
 }
 
-impl UnitState {
-    pub fn new(load: &str, active: &str, sub: &str) -> UnitState {
-        UnitState {
-            load_state: load.to_string(),
-            active_state: active.to_string(),
+impl Observed {
+    /// From systemd's three words.
+    pub fn new(load: &str, active: &str, sub: &str) -> Observed {
+        Observed {
+            load_state: LoadState::parse(load),
+            active_state: ActiveState::parse(active),
             sub_state: sub.to_string(),
         }
-    }
-
-    /// Running or about to (systemd counts `reloading` and `activating`
-    /// as started: a second start would be a no-op).
-    pub fn is_started(&self) -> bool {
-        matches!(
-            self.active_state.as_str(),
-            "active" | "reloading" | "activating"
-        )
-    }
-
-    pub fn is_failed(&self) -> bool {
-        self.active_state == "failed"
     }
 }
 
@@ -85,7 +75,7 @@ pub trait Systemd {
 
     /// The state of each of `units`, in one call; unknown units come back
     /// with `load_state` `not-found`. Read-only, so any unit may be asked.
-    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError>;
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError>;
 
     /// The units shoal owns now (installed and not removed).
     fn list_owned(&self) -> Result<BTreeSet<String>, SystemdError>;

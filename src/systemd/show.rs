@@ -3,7 +3,7 @@
 //! Without `--value`: with it, systemd prints values in its own property
 //! order, not the order asked, so `Key=Value` lines are the safe form.
 
-use super::UnitState;
+use super::Observed;
 use std::collections::BTreeMap;
 
 /// The properties asked for, as one `--property=` argument.
@@ -12,7 +12,7 @@ pub const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState";
 /// Parses the output for `units` (asked in this order). systemctl prints
 /// one block of `Key=Value` lines per unit, in argument order, blocks
 /// separated by an empty line.
-pub fn parse_show(out: &str, units: &[&str]) -> Result<BTreeMap<String, UnitState>, String> {
+pub fn parse_show(out: &str, units: &[&str]) -> Result<BTreeMap<String, Observed>, String> {
     let mut blocks: Vec<BTreeMap<&str, &str>> = Vec::new();
     let mut current = BTreeMap::new();
     for line in out.lines() {
@@ -49,7 +49,7 @@ pub fn parse_show(out: &str, units: &[&str]) -> Result<BTreeMap<String, UnitStat
         // target's Id, and argument order is systemctl's contract.
         states.insert(
             unit.to_string(),
-            UnitState::new(get("LoadState")?, get("ActiveState")?, get("SubState")?),
+            Observed::new(get("LoadState")?, get("ActiveState")?, get("SubState")?),
         );
     }
     Ok(states)
@@ -66,11 +66,11 @@ mod tests {
         let s = parse_show(out, &["web.service", "gone.service"]).unwrap();
         assert_eq!(
             s["web.service"],
-            UnitState::new("loaded", "active", "running")
+            Observed::new("loaded", "active", "running")
         );
         assert_eq!(
             s["gone.service"],
-            UnitState::new("not-found", "inactive", "dead")
+            Observed::new("not-found", "inactive", "dead")
         );
     }
 
@@ -78,7 +78,7 @@ mod tests {
     fn properties_in_any_order_and_extra_ones_are_fine() {
         let out = "SubState=exited\nActiveState=active\nFoo=bar\nLoadState=loaded\nId=a.service\n";
         let s = parse_show(out, &["a.service"]).unwrap();
-        assert_eq!(s["a.service"], UnitState::new("loaded", "active", "exited"));
+        assert_eq!(s["a.service"], Observed::new("loaded", "active", "exited"));
     }
 
     #[test]

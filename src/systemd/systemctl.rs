@@ -7,7 +7,8 @@
 //! after the unit; the unit file also starts with a comment for humans.
 
 use super::show::{parse_show, PROPERTIES};
-use super::{check_name, ErrorKind, Systemd, SystemdError, UnitState};
+use super::{check_name, ErrorKind, Observed, Systemd, SystemdError};
+use crate::states::LoadState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::ErrorKind as IoKind;
@@ -125,7 +126,7 @@ impl Systemctl {
             SystemdError::new("install", Some(unit), ErrorKind::Output(why))
         })?;
         let ours = prop("FragmentPath").is_some_and(|f| Path::new(f) == self.unit_path(unit));
-        let not_found = state == "not-found";
+        let not_found = LoadState::parse(state) == LoadState::NotFound;
         Ok((!not_found && !ours, not_found))
     }
 
@@ -266,7 +267,7 @@ impl Systemd for Systemctl {
         }
     }
 
-    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, UnitState>, SystemdError> {
+    fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
         const OP: &str = "states";
         for u in units {
             check_name(OP, u)?;
@@ -444,7 +445,7 @@ exit 0
         let (dir, mut sd) = setup("states");
         let s = sd.states(&["a.service", "b.timer"]).unwrap();
         assert_eq!(s.len(), 2);
-        assert_eq!(s["b.timer"], UnitState::new("loaded", "inactive", "dead"));
+        assert_eq!(s["b.timer"], Observed::new("loaded", "inactive", "dead"));
         assert_eq!(
             calls(&dir),
             ["--no-pager show --property=Id,LoadState,ActiveState,SubState -- a.service b.timer"]

@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
 
-use shoal::catalog::{Target, UnitEntry, UnitState};
+use shoal::catalog::{Desired, Target, UnitEntry};
 use shoal::membership::rng::SplitMix;
 use shoal::node::{Action, Command, Node, NodeConfig, Query, RemoteEvent};
 use shoal::schedule::Decision;
@@ -570,7 +570,7 @@ pub mod check {
         }
         for unit in units {
             let target = match n.catalog().unit(&unit).map(|e| &e.state) {
-                Some(UnitState::Live { target, .. }) => Some(*target),
+                Some(Desired::Live { target, .. }) => Some(*target),
                 _ => None,
             };
             let on = c.running_on(&unit);
