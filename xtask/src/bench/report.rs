@@ -46,7 +46,7 @@ fn reached(runs: &[&ScaleRun], t: Option<f64>) -> String {
 }
 
 /// Prints the scale table, sizes in the order given, ratios against the first.
-pub fn scale(all: &[ScaleRun], sizes: &[u32], hosts: u32) {
+pub fn scale(all: &[ScaleRun], sizes: &[u32], hosts: u32, window_s: u64) {
     let by = |n: u32| all.iter().filter(|r| r.units == n).collect::<Vec<_>>();
     let base = by(sizes[0]);
     let base_listed = over_runs(&base, |r| r.listed_s);
@@ -58,7 +58,7 @@ pub fn scale(all: &[ScaleRun], sizes: &[u32], hosts: u32) {
     );
     println!(
         "| N | runs | submit s | all stamped s (10/50/90 %) | list-units all active s | ratio | \
-         member down (sum over hosts) | agent CPU % during run | idle CPU % (30 s) | RSS KiB | \
+         member down (sum over hosts) | agent CPU % during run | idle CPU % ({window_s} s) | RSS KiB | \
          snapshot B | list-units ms |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");

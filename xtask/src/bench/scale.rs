@@ -172,9 +172,13 @@ fn submit_and_watch(
     let mut stamped = 0;
     // Bounded: one turn per SAMPLE (plus at most one list-units) until the cap.
     while t0.elapsed() < cap {
+        let was = stamped;
         stamped = w.sample();
+        if stamped >= n as usize && was < n as usize {
+            next_list = Instant::now();
+        }
         if !submitted {
-            if let Some(status) = child.try_wait().map_err(|e| format!("client: {e}"))? {
+            if let Some(status) = wait_child(&mut child, SAMPLE)? {
                 r.submit_s = t0.elapsed().as_secs_f64();
                 submitted = true;
                 let out = fs::read_to_string(&out_path).unwrap_or_default();
@@ -199,7 +203,9 @@ fn submit_and_watch(
             next_list = Instant::now() + pace;
         }
         w.progress(stamped, listed, n);
-        std::thread::sleep(SAMPLE);
+        if submitted {
+            std::thread::sleep(SAMPLE);
+        }
     }
     let elapsed = t0.elapsed().as_secs_f64();
     if !submitted {
@@ -237,6 +243,21 @@ fn spawn_client(s: &Shoal, n: u32) -> Result<(Child, std::path::PathBuf)> {
     c.stdin(Stdio::null()).stdout(out).stderr(err);
     let child = c.spawn().map_err(|e| format!("nsenter: {e}"))?;
     Ok((child, out_path))
+}
+
+/// Waits up to `limit` for `child` to end, looking every 10 ms (so the
+/// client's run time is known to 10 ms, not to one sample).
+fn wait_child(child: &mut Child, limit: Duration) -> Result<Option<std::process::ExitStatus>> {
+    let t = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| format!("client: {e}"))? {
+            return Ok(Some(status));
+        }
+        if t.elapsed() >= limit {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// `list-units` in host 1: how many `scale@` rows are active.

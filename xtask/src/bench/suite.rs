@@ -93,7 +93,7 @@ pub fn main(args: &[String]) -> Result<()> {
     down?;
     let note = "one machine, 2 cores shared by every host and whatever else runs on it";
     if o.scale {
-        report::scale(&runs, &o.units, o.hosts.unwrap_or(5));
+        report::scale(&runs, &o.units, o.hosts.unwrap_or(5), o.window_s);
     }
     if let Some(f) = &idle {
         report::idle(f);
