@@ -93,7 +93,7 @@ pub fn run(cluster: &Cluster, hosts: u32, runs: usize, window: u64) -> Result<Id
         f.runs.push(members);
     }
     f.member_down = (1..=hosts)
-        .map(|i| scale::member_down(&s, i, since_s))
+        .map(|i| scale::member_down(&s, i, since_s).map(|v| v.len() as u64))
         .collect();
     Ok(f)
 }

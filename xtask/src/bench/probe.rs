@@ -143,26 +143,27 @@ fn cmdline(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Counts files in `dir` whose names do not end in `.tmp`.
-pub fn count_files(dir: &std::path::Path) -> usize {
+/// The names of the files in `dir`.
+pub fn file_names(dir: &std::path::Path) -> Vec<String> {
     fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
-                .filter(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
-                .count()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
         })
-        .unwrap_or(0)
+        .unwrap_or_default()
 }
 
-/// The first line of each file in `dir` (not `.tmp`) parsed as a number.
-pub fn read_numbers(dir: &std::path::Path) -> Vec<u128> {
+/// (name, text) of each file in `dir`.
+pub fn read_files(dir: &std::path::Path) -> Vec<(String, String)> {
     let Ok(rd) = fs::read_dir(dir) else {
         return Vec::new();
     };
     rd.flatten()
-        .filter(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
-        .filter_map(|e| fs::read_to_string(e.path()).ok())
-        .filter_map(|t| t.trim().parse().ok())
+        .filter_map(|e| {
+            let text = fs::read_to_string(e.path()).ok()?;
+            Some((e.file_name().to_string_lossy().into_owned(), text))
+        })
         .collect()
 }
 

@@ -35,11 +35,11 @@ fn reached(runs: &[&ScaleRun], t: Option<f64>) -> String {
         (Some(t), None) => format!("{t:.1}"),
         (Some(t), Some(_)) => format!("{t:.1} (some runs capped)"),
         (None, Some(r)) => format!(
-            "not reached in {} s, {} of {} active ({} stamped)",
+            "not reached in {} s, {} of {} active ({} started)",
             r.capped.unwrap_or(0),
             r.listed_active,
             r.units,
-            r.stamp_s.len()
+            r.starts.first_s.len()
         ),
         (None, None) => "-".into(),
     }
@@ -57,7 +57,7 @@ pub fn scale(all: &[ScaleRun], sizes: &[u32], hosts: u32, window_s: u64) {
         sizes[0]
     );
     println!(
-        "| N | runs | submit s | all stamped s (10/50/90 %) | list-units all active s | ratio | \
+        "| N | runs | submit s | all started s (10/50/90 %) | list-units all active s | ratio | \
          member down (sum over hosts) | agent CPU % during run | idle CPU % ({window_s} s) | RSS KiB | \
          snapshot B | list-units ms |"
     );
@@ -69,7 +69,7 @@ pub fn scale(all: &[ScaleRun], sizes: &[u32], hosts: u32, window_s: u64) {
         }
         let submit = over_runs(&runs, |r| Some(r.submit_s));
         let listed = over_runs(&runs, |r| r.listed_s);
-        let q = |p: f64| over_runs(&runs, |r| quantile(&r.stamp_s, p));
+        let q = |p: f64| over_runs(&runs, |r| quantile(&r.starts.first_s, p));
         let down: Vec<String> = runs.iter().map(|r| down_sum(&r.member_down)).collect();
         println!(
             "| {n} | {} | {} ({}) | {} ({}/{}/{}) | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
@@ -103,27 +103,42 @@ fn down_sum(v: &[Option<u64>]) -> String {
 
 /// Per run: what suggests where the time goes.
 fn details(all: &[ScaleRun]) {
-    println!("\nper run (per host h1..hN where a list is shown):");
+    println!("\nper run (lists are per host, h1 first; h1 runs the client):");
+    let fmt = |v: &[f64], d: usize| {
+        v.iter()
+            .map(|x| format!("{x:.d$}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     for r in all {
-        let fmt = |v: &[f64], d: usize| {
-            v.iter()
-                .map(|x| format!("{x:.d$}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let st = &r.starts;
+        let downs = &r.member_down_s;
         println!(
-            "  N={}: client {:.2} s (of which spawning ~{:.0} ms); agent CPU % during run {}; \
-             PID 1 CPU s {}; systemctl children max {:?} mean {}; snapshot rewrites seen \
-             (500 ms sampling) {:?}; stamped twice {}; agent restarts {:?}",
+            "  N={}: client {:.2} s (spawning ~{:.0} ms of it); {} starts of {} instances, {} \
+             started on several hosts, last start at {} s; at the end systemd has {:?} active \
+             ({} on two hosts or more); `member down` lines {} (first at {} s, last at {} s)",
             r.units,
             r.submit_s,
             r.spawn_ms,
+            st.total,
+            st.first_s.len(),
+            st.on_several_hosts,
+            secs(st.last_s),
+            r.systemd_active,
+            r.active_twice,
+            downs.len(),
+            secs(downs.first().copied()),
+            secs(downs.last().copied()),
+        );
+        println!(
+            "    agent CPU % during run {}; PID 1 CPU s during run {}; agent's systemctl \
+             children max {:?} mean {}; snapshot rewrites seen (500 ms sampling, a lower \
+             bound) {:?}; agent restarts {:?}",
             fmt(&r.run_cpu_pct, 0),
             fmt(&r.pid1_cpu_s, 1),
             r.seen.systemctl_max,
             fmt(&r.seen.systemctl_mean, 2),
             r.seen.snapshot_rewrites,
-            r.stamped_twice,
             r.restarts,
         );
     }

@@ -7,7 +7,8 @@
 //! `date +%s%N` to a stamp file under [`STAMP_DIR`], which the bench counts
 //! from outside the host every 500 ms (the hosts share this kernel's
 //! clock, so stamps and the bench's own clock compare directly);
-//! `list-units` is asked every 2 s, every 500 ms once all units have
+//! Each start appends a line, so a unit that moves or runs twice shows
+//! in several hosts' files. `list-units` is asked every 2 s, every 500 ms once all units have
 //! stamped, and the run ends when it shows all N active or at the cap.
 
 use super::probe::{self, Host};
@@ -30,14 +31,20 @@ const LIST_TIMINGS: usize = 3;
 #[derive(Clone, Debug, Default)]
 pub struct ScaleRun {
     pub units: u32,
+    /// When the client was invoked, ns since the epoch.
+    pub t0_ns: u128,
     /// The `shoal start --no-block` client's wall time (nsenter included).
     pub submit_s: f64,
     /// `shoal version` through nsenter: the spawn overhead in `submit_s`.
     pub spawn_ms: f64,
-    /// Stamp times (s after the client was invoked) of the units that started.
-    pub stamp_s: Vec<f64>,
-    /// Instances stamped in more than one host (moved, or run twice).
-    pub stamped_twice: usize,
+    /// The units' starts, from their stamp files (s after the client was invoked).
+    pub starts: stats::Starts,
+    /// Per host, `scale@` units systemd has active at the end of the run.
+    pub systemd_active: Vec<usize>,
+    /// Instances systemd has active in more than one host at the end.
+    pub active_twice: usize,
+    /// When `member down` lines were logged (any host), s after invocation.
+    pub member_down_s: Vec<f64>,
     /// When `list-units` (polled) first showed all N active, s after invocation.
     pub listed_s: Option<f64>,
     /// Active rows in the last `list-units` of the run.
@@ -58,10 +65,10 @@ pub struct ScaleRun {
 }
 
 impl ScaleRun {
-    /// Seconds until every unit had stamped, when all did.
+    /// Seconds until every unit had started somewhere, when all did.
     pub fn stamped_all_s(&self) -> Option<f64> {
-        (self.stamp_s.len() >= self.units as usize)
-            .then(|| self.stamp_s.iter().copied().fold(0.0, f64::max))
+        let first = &self.starts.first_s;
+        (first.len() >= self.units as usize).then(|| first.iter().copied().fold(0.0, f64::max))
     }
 }
 
@@ -105,8 +112,7 @@ fn now_ns() -> u128 {
 pub fn template() -> String {
     format!(
         "[Unit]\nDescription=shoal scale bench %i\n\n[X-Fleet]\nMachineMetadata=disk=ssd\n\n\
-         [Service]\nExecStart=/bin/sh -c 'date +%%s%%N > {STAMP_DIR}/%i.tmp && \
-         mv {STAMP_DIR}/%i.tmp {STAMP_DIR}/%i && exec sleep infinity'\n"
+         [Service]\nExecStart=/bin/sh -c 'date +%%s%%N >> {STAMP_DIR}/%i && exec sleep infinity'\n"
     )
 }
 
@@ -135,7 +141,6 @@ pub fn run(cluster: &Cluster, hosts: u32, n: u32, cap: Duration, window: u64) ->
         })
         .collect::<Result<_>>()?;
     r.spawn_ms = super::median(&spawn);
-    let since_epoch_s = now_ns() / 1_000_000_000;
     let clk = probe::clk_tck();
     let before: Vec<(Option<u64>, Option<u64>)> = view
         .iter()
@@ -148,7 +153,7 @@ pub fn run(cluster: &Cluster, hosts: u32, n: u32, cap: Duration, window: u64) ->
         r.run_cpu_pct.push(watch::pct(d(a2, a), elapsed, clk));
         r.pid1_cpu_s.push(d(p2, p) as f64 / clk);
     }
-    after(&s, &mut r, window, clk, since_epoch_s)?;
+    after(&s, &mut r, window, clk)?;
     Ok(r)
 }
 
@@ -163,6 +168,7 @@ fn submit_and_watch(
 ) -> Result<f64> {
     let n = r.units;
     let t0_ns = now_ns();
+    r.t0_ns = t0_ns;
     let t0 = Instant::now();
     let (mut child, out_path) = spawn_client(s, n)?;
     let mut w = Watch::new(view, t0, clk);
@@ -269,28 +275,20 @@ fn count_active(s: &Shoal) -> Result<usize> {
         .count())
 }
 
-/// Reads every host's stamps: times after `t0_ns`, and instances stamped twice.
+/// Reads every host's stamp files into `r.starts`.
 fn collect_stamps(view: &[Host], r: &mut ScaleRun, t0_ns: u128) {
-    let mut names: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut files = Vec::new();
     for h in view {
-        let dir = watch::stamp_dir(h);
-        for t in probe::read_numbers(&dir) {
-            r.stamp_s.push(t.saturating_sub(t0_ns) as f64 / 1e9);
-        }
-        if let Ok(rd) = fs::read_dir(&dir) {
-            for e in rd.flatten() {
-                *names
-                    .entry(e.file_name().to_string_lossy().into_owned())
-                    .or_default() += 1;
-            }
+        for (name, text) in probe::read_files(&watch::stamp_dir(h)) {
+            files.push((h.i, name, stats::stamp_lines(&text)));
         }
     }
-    r.stamped_twice = names.values().filter(|&&c| c > 1).count();
+    r.starts = stats::starts(&files, t0_ns);
 }
 
-/// After the run: idle CPU over `window` s, memory, snapshot size,
-/// `list-units` time, `member down` lines and agent restarts.
-fn after(s: &Shoal, r: &mut ScaleRun, window: u64, clk: f64, since_s: u128) -> Result<()> {
+/// After the run: idle CPU over `window` s, memory, snapshot size, then
+/// what the hosts themselves say ([`ask_hosts`]).
+fn after(s: &Shoal, r: &mut ScaleRun, window: u64, clk: f64) -> Result<()> {
     let mut view = hosts(s)?;
     for h in &mut view {
         h.refind_agent();
@@ -306,6 +304,12 @@ fn after(s: &Shoal, r: &mut ScaleRun, window: u64, clk: f64, since_s: u128) -> R
         r.snapshot_bytes
             .push(h.snapshot_id().map_or(f64::NAN, |(_, _, len)| len as f64));
     }
+    ask_hosts(s, r)
+}
+
+/// `list-units` time, and per host: `member down` lines since the run
+/// began, agent restarts, and the `scale@` units systemd has active.
+fn ask_hosts(s: &Shoal, r: &mut ScaleRun) -> Result<()> {
     let mut list = Vec::new();
     for _ in 0..LIST_TIMINGS {
         let t = Instant::now();
@@ -313,8 +317,14 @@ fn after(s: &Shoal, r: &mut ScaleRun, window: u64, clk: f64, since_s: u128) -> R
         list.push(t.elapsed().as_secs_f64() * 1e3);
     }
     r.list_ms = super::median(&list);
+    let since_s = r.t0_ns / 1_000_000_000;
+    let mut active: std::collections::BTreeMap<String, usize> = Default::default();
     for i in 1..=s.n {
-        r.member_down.push(member_down(s, i, since_s));
+        let down = member_down(s, i, since_s);
+        r.member_down.push(down.as_ref().map(|v| v.len() as u64));
+        let t0 = r.t0_ns as f64 / 1e9;
+        r.member_down_s
+            .extend(down.unwrap_or_default().iter().map(|t| t - t0));
         let restarts = s
             .cluster
             .exec(
@@ -325,15 +335,38 @@ fn after(s: &Shoal, r: &mut ScaleRun, window: u64, clk: f64, since_s: u128) -> R
             .and_then(|t| stats::count(&t))
             .unwrap_or(0);
         r.restarts.push(restarts);
+        let units = s.cluster.exec(
+            i,
+            &[
+                "systemctl",
+                "list-units",
+                "scale@*",
+                "--state=active",
+                "--no-legend",
+                "--plain",
+            ],
+        )?;
+        let names: Vec<&str> = units
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        r.systemd_active.push(names.len());
+        for n in names {
+            *active.entry(n.to_string()).or_default() += 1;
+        }
     }
+    r.active_twice = active.values().filter(|&&c| c > 1).count();
+    r.member_down_s.sort_by(f64::total_cmp);
     Ok(())
 }
 
-/// `member down` lines the agent in host `i` logged since `since_s` (epoch s).
-pub fn member_down(s: &Shoal, i: u32, since_s: u128) -> Option<u64> {
-    let script = "journalctl -u shoal.service --since \"@$1\" --no-pager -o cat | grep -c 'member down' || true";
+/// The times (epoch s) of the `member down` lines the agent in host `i`
+/// logged since `since_s` (epoch s); `None` when the journal cannot be read.
+pub fn member_down(s: &Shoal, i: u32, since_s: u128) -> Option<Vec<f64>> {
+    let script = "journalctl -u shoal.service --since \"@$1\" --no-pager -o short-unix \
+                  | grep 'member down' || true";
     s.cluster
         .exec(i, &["sh", "-c", script, "sh", &since_s.to_string()])
         .ok()
-        .and_then(|t| stats::count(&t))
+        .map(|t| stats::journal_times(&t))
 }

@@ -122,6 +122,59 @@ pub fn median_some(v: &[Option<f64>]) -> Option<f64> {
     (!present.is_empty()).then(|| median(&present))
 }
 
+/// The times in a stamp file: one `date +%s%N` line per start of the unit
+/// on that host (a line still being written, without its newline, is left out).
+pub fn stamp_lines(text: &str) -> Vec<u128> {
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// The starts of the bench's units, gathered from every host's stamp files.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Starts {
+    /// Per instance, its first start anywhere, in s after `t0`.
+    pub first_s: Vec<f64>,
+    /// Every start, on every host.
+    pub total: usize,
+    /// Instances started on more than one host (moved, or run twice).
+    pub on_several_hosts: usize,
+    /// The last start of any instance anywhere, in s after `t0`.
+    pub last_s: Option<f64>,
+}
+
+/// Sums up `(host, instance, start times)` of every stamp file.
+pub fn starts(files: &[(u32, String, Vec<u128>)], t0_ns: u128) -> Starts {
+    use std::collections::BTreeMap;
+    let secs = |t: u128| t.saturating_sub(t0_ns) as f64 / 1e9;
+    let mut by: BTreeMap<&str, (u128, usize)> = BTreeMap::new();
+    let mut s = Starts::default();
+    for (_, name, times) in files {
+        let Some(&first) = times.iter().min() else {
+            continue;
+        };
+        s.total += times.len();
+        let e = by.entry(name).or_insert((first, 0));
+        e.0 = e.0.min(first);
+        e.1 += 1;
+        if let Some(&t) = times.iter().max() {
+            s.last_s = Some(s.last_s.map_or(secs(t), |l: f64| l.max(secs(t))));
+        }
+    }
+    s.first_s = by.values().map(|&(t, _)| secs(t)).collect();
+    s.on_several_hosts = by.values().filter(|&&(_, hosts)| hosts > 1).count();
+    s
+}
+
+/// The first field of each `journalctl -o short-unix` line, as seconds.
+pub fn journal_times(text: &str) -> Vec<f64> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
 /// Parses `--units 100,500`: sizes of 1..=`max`, comma separated.
 pub fn unit_counts(arg: &str, max: u32) -> Option<Vec<u32>> {
     let v: Option<Vec<u32>> = arg
@@ -196,6 +249,34 @@ mod tests {
         assert_eq!(median_some(&[None, Some(3.0), Some(1.0)]), Some(2.0));
         assert_eq!(median_some(&[None]), None);
         assert_eq!(med_max(&[1.0, 3.0, 2.0], 1), "2.0 (max 3.0)");
+    }
+
+    #[test]
+    fn starts_count_instances_once_and_moves_apart() {
+        assert_eq!(stamp_lines("1000\n2000\n30"), vec![1000, 2000]);
+        assert!(stamp_lines("30").is_empty());
+        let t0 = 1_000_000_000;
+        let files = vec![
+            (1, "1".to_string(), vec![t0 + 2_000_000_000]),
+            (
+                2,
+                "1".to_string(),
+                vec![t0 + 500_000_000, t0 + 9_000_000_000],
+            ),
+            (2, "2".to_string(), vec![t0 + 1_000_000_000]),
+            (3, "3".to_string(), vec![]),
+        ];
+        let s = starts(&files, t0);
+        assert_eq!(s.first_s, vec![0.5, 1.0]);
+        assert_eq!((s.total, s.on_several_hosts), (4, 1));
+        assert_eq!(s.last_s, Some(9.0));
+    }
+
+    #[test]
+    fn journal_lines_give_their_unix_times() {
+        let text = "1764475200.123456 h2 shoal[81]: member down: 00050005 at 10.77.0.5:4774\n\
+                    -- No entries --\n";
+        assert_eq!(journal_times(text), vec![1764475200.123456]);
     }
 
     #[test]

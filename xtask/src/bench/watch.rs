@@ -64,12 +64,13 @@ impl Watch {
         }
     }
 
-    /// One look at every host; returns how many units have stamped so far.
+    /// One look at every host; returns how many units have started
+    /// somewhere so far (each instance once, wherever it ran).
     pub fn sample(&mut self) -> usize {
         self.samples += 1;
-        let mut stamped = 0;
+        let mut started = std::collections::BTreeSet::new();
         for h in &mut self.hosts {
-            stamped += probe::count_files(&h.stamps);
+            started.extend(probe::file_names(&h.stamps));
             let id = h.host.snapshot_id();
             if id.is_some() && id != h.snapshot {
                 h.snapshot_rewrites += 1;
@@ -79,7 +80,7 @@ impl Watch {
             h.systemctl_max = h.systemctl_max.max(n);
             h.systemctl_sum += n;
         }
-        stamped
+        started.len()
     }
 
     /// Prints a progress line when [`PROGRESS`] has passed since the last one.
@@ -105,7 +106,7 @@ impl Watch {
         }
         let listed = listed.map_or("-".into(), |l| l.to_string());
         println!(
-            "  t={:>4.0}s stamped {stamped}/{n} listed-active {listed}/{n} | agent CPU% {} | \
+            "  t={:>4.0}s started {stamped}/{n} listed-active {listed}/{n} | agent CPU% {} | \
              systemctl now {} | snapshot rewrites {} | load {}",
             now.duration_since(self.started).as_secs_f64(),
             cpu.join(" "),
