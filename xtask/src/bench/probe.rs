@@ -64,19 +64,21 @@ impl Host {
         stats::status_rss_kib(&status)
     }
 
-    /// How many `systemctl` processes the agent has running right now.
-    pub fn systemctl_children(&self) -> usize {
+    /// What the agent's `systemctl` children are doing right now: one
+    /// [`stats::systemctl_verb`] per process.
+    pub fn systemctl_children(&self) -> Vec<String> {
         let Some(agent) = self.agent else {
-            return 0;
+            return Vec::new();
         };
         children(agent)
             .into_iter()
-            .filter(|&p| {
-                fs::read_to_string(format!("/proc/{p}/stat"))
-                    .ok()
-                    .is_some_and(|s| stats::stat_comm(&s) == Some("systemctl"))
+            .filter_map(|p| {
+                let argv = cmdline(p);
+                let prog = argv.first()?;
+                (prog == "systemctl" || prog.ends_with("/systemctl"))
+                    .then(|| stats::systemctl_verb(&argv))
             })
-            .count()
+            .collect()
     }
 
     /// `eth0`'s counters in the host's network namespace.

@@ -141,6 +141,18 @@ fn details(all: &[ScaleRun]) {
             r.seen.snapshot_rewrites,
             r.restarts,
         );
+        let mut verbs = r.seen.systemctl_verbs.clone();
+        verbs.sort_by(|a, b| b.1.cmp(&a.1));
+        let slots = (r.seen.samples * r.hosts_watched()).max(1) as f64;
+        let shares: Vec<String> = verbs
+            .iter()
+            .map(|(v, c)| format!("{v} {:.0}%", *c as f64 / slots * 100.0))
+            .collect();
+        println!(
+            "    agents' systemctl children by verb, share of {} samples × hosts: {}",
+            r.seen.samples,
+            shares.join(", ")
+        );
     }
 }
 

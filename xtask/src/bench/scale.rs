@@ -65,6 +65,11 @@ pub struct ScaleRun {
 }
 
 impl ScaleRun {
+    /// How many hosts the run watched.
+    pub fn hosts_watched(&self) -> usize {
+        self.seen.systemctl_max.len()
+    }
+
     /// Seconds until every unit had started somewhere, when all did.
     pub fn stamped_all_s(&self) -> Option<f64> {
         let first = &self.starts.first_s;

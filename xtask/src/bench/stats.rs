@@ -13,13 +13,6 @@ pub fn stat_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// The command name (field 2) of a `/proc/PID/stat` line.
-pub fn stat_comm(stat: &str) -> Option<&str> {
-    let start = stat.find('(')?;
-    let end = stat.rfind(')')?;
-    stat.get(start + 1..end)
-}
-
 /// `VmRSS` in KiB from `/proc/PID/status`.
 pub fn status_rss_kib(status: &str) -> Option<u64> {
     status
@@ -175,6 +168,21 @@ pub fn journal_times(text: &str) -> Vec<f64> {
         .collect()
 }
 
+/// A `systemctl` command line summed up for a tally: its verb, and for
+/// verbs that name units, whether it names one or several
+/// (`start 1`, `show many`, `daemon-reload`).
+pub fn systemctl_verb(argv: &[String]) -> String {
+    let mut args = argv.iter().skip(1).filter(|a| !a.starts_with('-'));
+    let Some(verb) = args.next() else {
+        return "?".into();
+    };
+    match args.count() {
+        0 => verb.clone(),
+        1 => format!("{verb} 1"),
+        _ => format!("{verb} many"),
+    }
+}
+
 /// Parses `--units 100,500`: sizes of 1..=`max`, comma separated.
 pub fn unit_counts(arg: &str, max: u32) -> Option<Vec<u32>> {
     let v: Option<Vec<u32>> = arg
@@ -193,7 +201,6 @@ mod tests {
         let stat = "4242 (shoal (x) y) S 1 4242 4242 0 -1 4194560 900 0 0 0 \
                     120 35 0 0 20 0 3 0 12345 1234567 512 18446744073709551615";
         assert_eq!(stat_ticks(stat), Some(155));
-        assert_eq!(stat_comm(stat), Some("shoal (x) y"));
         assert_eq!(stat_ticks("garbage"), None);
     }
 
@@ -277,6 +284,21 @@ mod tests {
         let text = "1764475200.123456 h2 shoal[81]: member down: 00050005 at 10.77.0.5:4774\n\
                     -- No entries --\n";
         assert_eq!(journal_times(text), vec![1764475200.123456]);
+    }
+
+    #[test]
+    fn systemctl_lines_are_told_apart_by_verb_and_unit_count() {
+        let v = |s: &str| systemctl_verb(&s.split(' ').map(String::from).collect::<Vec<_>>());
+        assert_eq!(v("systemctl --no-pager daemon-reload"), "daemon-reload");
+        assert_eq!(
+            v("systemctl --no-pager start --no-block -- a.service"),
+            "start 1"
+        );
+        assert_eq!(
+            v("/bin/systemctl --no-pager show --property=Id,SubState -- a.service b.service"),
+            "show many"
+        );
+        assert_eq!(v("systemctl"), "?");
     }
 
     #[test]

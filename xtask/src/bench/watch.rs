@@ -1,6 +1,7 @@
 //! Watching a scale run from outside the hosts, every 500 ms: units started (their own stamp files), the agents' `systemctl` children, snapshot rewrites, and a progress line every 10 s.
 
 use super::probe::{self, Host};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,8 @@ struct PerHost {
 /// The watcher of one run.
 pub struct Watch {
     hosts: Vec<PerHost>,
+    /// `systemctl` children seen, by [`super::stats::systemctl_verb`], all hosts.
+    verbs: BTreeMap<String, usize>,
     samples: usize,
     last_progress: Instant,
     started: Instant,
@@ -39,6 +42,11 @@ pub struct Seen {
     pub snapshot_rewrites: Vec<u32>,
     pub systemctl_max: Vec<usize>,
     pub systemctl_mean: Vec<f64>,
+    /// (verb, samples in which an agent ran it), summed over hosts: each
+    /// verb's share of the executor's time, roughly.
+    pub systemctl_verbs: Vec<(String, usize)>,
+    /// Samples taken (per host).
+    pub samples: usize,
 }
 
 impl Watch {
@@ -57,6 +65,7 @@ impl Watch {
             .collect();
         Watch {
             hosts,
+            verbs: BTreeMap::new(),
             samples: 0,
             last_progress: started,
             started,
@@ -76,9 +85,12 @@ impl Watch {
                 h.snapshot_rewrites += 1;
                 h.snapshot = id;
             }
-            let n = h.host.systemctl_children();
-            h.systemctl_max = h.systemctl_max.max(n);
-            h.systemctl_sum += n;
+            let verbs = h.host.systemctl_children();
+            h.systemctl_max = h.systemctl_max.max(verbs.len());
+            h.systemctl_sum += verbs.len();
+            for v in verbs {
+                *self.verbs.entry(v).or_default() += 1;
+            }
         }
         started.len()
     }
@@ -101,7 +113,7 @@ impl Watch {
                 _ => "?".into(),
             });
             h.ticks_at_progress = t;
-            ctl.push(h.host.systemctl_children().to_string());
+            ctl.push(h.host.systemctl_children().len().to_string());
             snap.push(h.snapshot_rewrites.to_string());
         }
         let listed = listed.map_or("-".into(), |l| l.to_string());
@@ -126,6 +138,8 @@ impl Watch {
                 .iter()
                 .map(|h| h.systemctl_sum as f64 / samples)
                 .collect(),
+            systemctl_verbs: self.verbs.iter().map(|(v, &c)| (v.clone(), c)).collect(),
+            samples: self.samples,
         }
     }
 }
