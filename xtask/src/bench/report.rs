@@ -39,7 +39,7 @@ fn reached(runs: &[&ScaleRun], t: Option<f64>) -> String {
             r.capped.unwrap_or(0),
             r.listed_active,
             r.units,
-            r.starts.first_s.len()
+            r.started_at_end
         ),
         (None, None) => "-".into(),
     }
@@ -114,18 +114,22 @@ fn details(all: &[ScaleRun]) {
         let st = &r.starts;
         let downs = &r.member_down_s;
         println!(
-            "  N={}: client {:.2} s (spawning ~{:.0} ms of it); {} starts of {} instances, {} \
-             started on several hosts, last start at {} s; at the end systemd has {:?} active \
-             ({} on two hosts or more); `member down` lines {} (first at {} s, last at {} s)",
+            "  N={}: client {:.2} s (spawning ~{:.0} ms of it); {} instances had started when the \
+             watch ended; by the end of the idle window {} starts of {} instances, {} started on \
+             several hosts, last start at {} s; then systemd had {:?} active ({} on two hosts \
+             or more, {} without a stamp on that host); `member down` lines {} (first at {} s, \
+             last at {} s)",
             r.units,
             r.submit_s,
             r.spawn_ms,
+            r.started_at_end,
             st.total,
             st.first_s.len(),
             st.on_several_hosts,
             secs(st.last_s),
             r.systemd_active,
             r.active_twice,
+            r.active_unstamped,
             downs.len(),
             secs(downs.first().copied()),
             secs(downs.last().copied()),
@@ -142,7 +146,7 @@ fn details(all: &[ScaleRun]) {
             r.restarts,
         );
         let mut verbs = r.seen.systemctl_verbs.clone();
-        verbs.sort_by(|a, b| b.1.cmp(&a.1));
+        verbs.sort_by_key(|v| std::cmp::Reverse(v.1));
         let slots = (r.seen.samples * r.hosts_watched()).max(1) as f64;
         let shares: Vec<String> = verbs
             .iter()
@@ -156,7 +160,8 @@ fn details(all: &[ScaleRun]) {
     }
 }
 
-/// Prints the idle table: medians across members, then over runs.
+/// Prints the idle table: medians across members, then over runs. Longer
+/// than most functions, but flat: one `println!` per row of the table.
 pub fn idle(f: &IdleFigures) {
     let all: Vec<&IdleMember> = f.runs.iter().flatten().collect();
     let per_run = |g: fn(&IdleMember) -> f64| -> Vec<f64> {

@@ -37,12 +37,19 @@ pub struct ScaleRun {
     pub submit_s: f64,
     /// `shoal version` through nsenter: the spawn overhead in `submit_s`.
     pub spawn_ms: f64,
-    /// The units' starts, from their stamp files (s after the client was invoked).
+    /// The units' starts, from their stamp files (s after the client was
+    /// invoked), read after the idle window.
     pub starts: stats::Starts,
     /// Per host, `scale@` units systemd has active at the end of the run.
     pub systemd_active: Vec<usize>,
     /// Instances systemd has active in more than one host at the end.
     pub active_twice: usize,
+    /// Per host, the `scale@` units systemd has active at the end.
+    pub systemd_active_names: Vec<std::collections::BTreeSet<String>>,
+    /// Units systemd has active on a host where they never wrote a stamp.
+    pub active_unstamped: usize,
+    /// Instances started somewhere when the watch ended (all active, or the cap).
+    pub started_at_end: usize,
     /// When `member down` lines were logged (any host), s after invocation.
     pub member_down_s: Vec<f64>,
     /// When `list-units` (polled) first showed all N active, s after invocation.
@@ -235,7 +242,7 @@ fn submit_and_watch(
     }
     r.listed_active = listed.unwrap_or(0);
     r.seen = w.seen();
-    collect_stamps(view, r, t0_ns);
+    r.started_at_end = stamped;
     Ok(elapsed)
 }
 
@@ -281,14 +288,20 @@ fn count_active(s: &Shoal) -> Result<usize> {
 }
 
 /// Reads every host's stamp files into `r.starts`.
-fn collect_stamps(view: &[Host], r: &mut ScaleRun, t0_ns: u128) {
+/// Also compares each host's stamps with what systemd has active there:
+/// `systemd_active_names` must have been filled first.
+fn collect_stamps(view: &[Host], r: &mut ScaleRun) {
     let mut files = Vec::new();
-    for h in view {
+    for (k, h) in view.iter().enumerate() {
+        let active = r.systemd_active_names.get(k).cloned().unwrap_or_default();
+        let mut stamped = std::collections::BTreeSet::new();
         for (name, text) in probe::read_files(&watch::stamp_dir(h)) {
+            stamped.insert(format!("scale@{name}.service"));
             files.push((h.i, name, stats::stamp_lines(&text)));
         }
+        r.active_unstamped += active.difference(&stamped).count();
     }
-    r.starts = stats::starts(&files, t0_ns);
+    r.starts = stats::starts(&files, r.t0_ns);
 }
 
 /// After the run: idle CPU over `window` s, memory, snapshot size, then
@@ -309,7 +322,9 @@ fn after(s: &Shoal, r: &mut ScaleRun, window: u64, clk: f64) -> Result<()> {
         r.snapshot_bytes
             .push(h.snapshot_id().map_or(f64::NAN, |(_, _, len)| len as f64));
     }
-    ask_hosts(s, r)
+    ask_hosts(s, r)?;
+    collect_stamps(&view, r);
+    Ok(())
 }
 
 /// `list-units` time, and per host: `member down` lines since the run
@@ -356,9 +371,11 @@ fn ask_hosts(s: &Shoal, r: &mut ScaleRun) -> Result<()> {
             .filter_map(|l| l.split_whitespace().next())
             .collect();
         r.systemd_active.push(names.len());
-        for n in names {
+        for n in &names {
             *active.entry(n.to_string()).or_default() += 1;
         }
+        r.systemd_active_names
+            .push(names.iter().map(|n| n.to_string()).collect());
     }
     r.active_twice = active.values().filter(|&&c| c > 1).count();
     r.member_down_s.sort_by(f64::total_cmp);
