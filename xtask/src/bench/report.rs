@@ -84,13 +84,22 @@ pub fn scale(all: &[ScaleRun], sizes: &[u32], hosts: u32, window_s: u64) {
             ratio(listed, base_listed),
             down.join(", "),
             hosts_fig(&runs, |r| &r.run_cpu_pct, 1),
-            hosts_fig(&runs, |r| &r.idle_cpu_pct, 2),
+            hosts_fig(&runs, |r| &r.idle_cpu_pct, 2) + capped_note(&runs),
             hosts_fig(&runs, |r| &r.rss_kib, 0),
             hosts_fig(&runs, |r| &r.snapshot_bytes, 0),
             over_runs(&runs, |r| Some(r.list_ms)).unwrap_or(f64::NAN),
         );
     }
     details(all);
+}
+
+/// After a capped run the cluster is still at work: its "idle" CPU is not idle.
+fn capped_note(runs: &[&ScaleRun]) -> &'static str {
+    if runs.iter().any(|r| r.capped.is_some()) {
+        " (after the cap: still busy)"
+    } else {
+        ""
+    }
 }
 
 fn down_sum(v: &[Option<u64>]) -> String {
