@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: the placement micro-benchmark, then start latency, failover time, binary size and idle cost measured on real hosts.
+//! `cargo xtask bench`: the placement micro-benchmark, then start latency, failover time, binary size and idle cost measured on real hosts; `--scale` and `--idle` (in `bench/`) measure many units and idle members.
 //!
 //! Host timings use one clock: the test hosts share this machine's kernel,
 //! so `CLOCK_REALTIME` read here just before the client is invoked (or the
@@ -11,6 +11,14 @@
 //! `systemctl is-active` in every host every 5 ms: on this 2-core machine
 //! nine such loops saturated the CPU and slowed the very agents measured.
 
+mod idle;
+mod probe;
+mod report;
+mod scale;
+mod stats;
+mod suite;
+mod watch;
+
 use crate::agents::{self, Shoal, Watchdog};
 use crate::hosts::{Cluster, Result};
 use std::process::Command;
@@ -22,6 +30,7 @@ const USAGE: &str =
   --hosts 3,10    cluster sizes for the host measurements (default 3,10)
   --runs 7        runs per measurement; medians are reported (default 7)
   --no-placement  skip `cargo bench --bench placement`
+  --scale, --idle many units / idle members on real hosts (see cargo xtask bench --scale --help)
 env: SHOAL_HOSTS_DIR; the hosts are the cluster `shoalbench` (taken down at the end)";
 
 const GOAL_START_MS: f64 = 250.0;
@@ -88,6 +97,9 @@ struct Figures {
 }
 
 pub fn main(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--scale" || a == "--idle") {
+        return suite::main(args);
+    }
     let o = options(args)?;
     let rerun = format!("cargo xtask bench {}", args.join(" "))
         .trim_end()

@@ -2,7 +2,7 @@
 
 const USAGE: &str =
     "usage: cargo xtask (hosts COMMAND... | dist | sim [--seeds N] [--first-seed S] [--figures]
-                    | bench [--quick] | demo [--keep])
+                    | bench [--quick | --scale | --idle] | demo [--keep])
   cargo xtask hosts help
   cargo xtask bench --help";
 
