@@ -76,26 +76,20 @@ pub enum Order {
 
 /// Runs the executor until `orders` closes. `report` gets batches of (unit, status).
 pub fn run(
-    mut sd: Box<dyn Systemd + Send>,
+    sd: Box<dyn Systemd + Send>,
     orders: mpsc::Receiver<Order>,
     report: impl Fn(Vec<(String, Option<Status>)>) -> bool,
 ) {
-    let mut last: BTreeMap<String, Option<Status>> = BTreeMap::new();
-    let mut watched: BTreeSet<String> = BTreeSet::new();
-    let mut fast_until = Instant::now();
-    let mut next_refresh = Instant::now() + REFRESH;
+    let mut ex = Executor {
+        sd,
+        last: BTreeMap::new(),
+        watched: BTreeSet::new(),
+        fast_until: Instant::now(),
+        next_refresh: Instant::now() + REFRESH,
+    };
     loop {
-        let transitioning = last
-            .values()
-            .any(|s| s.as_ref().is_some_and(|s| s.active.is_transitioning()));
-        let wait = if transitioning || Instant::now() < fast_until {
-            FAST_POLL
-        } else {
-            SLOW_POLL
-        };
-        let mut forced: BTreeSet<String> = BTreeSet::new();
         let mut batch = Vec::new();
-        match orders.recv_timeout(wait) {
+        match orders.recv_timeout(ex.poll_wait()) {
             Ok(o) => batch.push(o),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -103,67 +97,112 @@ pub fn run(
         while let Ok(o) = orders.try_recv() {
             batch.push(o);
         }
+        let mut forced = ex.apply(batch);
+        if Instant::now() >= ex.next_refresh {
+            ex.next_refresh = Instant::now() + REFRESH;
+            forced.extend(ex.watched.iter().cloned());
+        }
+        let changes = ex.observe(&forced);
+        if !changes.is_empty() && !report(changes) {
+            return;
+        }
+    }
+}
+
+/// The executor thread's state: what systemd said last, and which units it watches.
+struct Executor {
+    sd: Box<dyn Systemd + Send>,
+    last: BTreeMap<String, Option<Status>>,
+    watched: BTreeSet<String>,
+    /// Poll fast until then: an action was just taken.
+    fast_until: Instant,
+    /// Every watched unit is reported again at this time, changed or not.
+    next_refresh: Instant,
+}
+
+impl Executor {
+    /// How long to wait for orders before looking at systemd again: briefly while
+    /// something transitions or an action was just taken, otherwise at leisure.
+    fn poll_wait(&self) -> Duration {
+        let transitioning = self
+            .last
+            .values()
+            .any(|s| s.as_ref().is_some_and(|s| s.active.is_transitioning()));
+        if transitioning || Instant::now() < self.fast_until {
+            FAST_POLL
+        } else {
+            SLOW_POLL
+        }
+    }
+
+    /// Carries out a batch of orders; returns the units acted on, whose state is
+    /// reported next whether it changed or not.
+    fn apply(&mut self, batch: Vec<Order>) -> BTreeSet<String> {
+        let mut forced = BTreeSet::new();
         let mut removed = false;
         for order in batch {
-            match order {
+            let action = match order {
                 Order::Watch(units) => {
-                    watched.extend(units);
+                    self.watched.extend(units);
+                    continue;
                 }
-                Order::Act(action) => {
-                    fast_until = Instant::now() + FAST_AFTER_ACTION;
-                    let (unit, result) = match &action {
-                        Action::Install { unit, text } => (unit, sd.install(unit, text)),
-                        Action::Remove { unit } => {
-                            removed = true;
-                            (unit, sd.remove(unit))
-                        }
-                        Action::Start { unit } => (unit, sd.start(unit)),
-                        Action::Stop { unit } => (unit, sd.stop(unit)),
-                    };
-                    match result {
-                        Ok(()) => log::debug!("{action:?}: done"),
-                        Err(e) => log::warn!("{e}"),
-                    }
-                    watched.insert(unit.clone());
-                    forced.insert(unit.clone());
+                Order::Act(action) => action,
+            };
+            self.fast_until = Instant::now() + FAST_AFTER_ACTION;
+            let (unit, result) = match &action {
+                Action::Install { unit, text } => (unit, self.sd.install(unit, text)),
+                Action::Remove { unit } => {
+                    removed = true;
+                    (unit, self.sd.remove(unit))
                 }
+                Action::Start { unit } => (unit, self.sd.start(unit)),
+                Action::Stop { unit } => (unit, self.sd.stop(unit)),
+            };
+            match result {
+                Ok(()) => log::debug!("{action:?}: done"),
+                Err(e) => log::warn!("{e}"),
             }
+            self.watched.insert(unit.clone());
+            forced.insert(unit.clone());
         }
         if removed {
-            if let Err(e) = sd.daemon_reload() {
+            if let Err(e) = self.sd.daemon_reload() {
                 log::warn!("{e}");
             }
         }
-        if Instant::now() >= next_refresh {
-            next_refresh = Instant::now() + REFRESH;
-            forced.extend(watched.iter().cloned());
+        forced
+    }
+
+    /// Reads the watched units' states in one call; returns those that changed since
+    /// the last look, and those in `forced`.
+    fn observe(&mut self, forced: &BTreeSet<String>) -> Vec<(String, Option<Status>)> {
+        if self.watched.is_empty() {
+            return Vec::new();
         }
-        if watched.is_empty() {
-            continue;
-        }
-        let names: Vec<&str> = watched.iter().map(String::as_str).collect();
-        let states = match sd.states(&names) {
+        let names: Vec<&str> = self.watched.iter().map(String::as_str).collect();
+        let states = match self.sd.states(&names) {
             Ok(s) => s,
             Err(e) => {
                 log::warn!("{e}");
-                continue;
+                return Vec::new();
             }
         };
         let mut changes = Vec::new();
         for name in &names {
             let status = states.get(*name).and_then(status_of);
-            let changed = last.get(*name) != Some(&status);
+            let changed = self.last.get(*name) != Some(&status);
             if changed || forced.contains(*name) {
                 changes.push((name.to_string(), status.clone()));
             }
-            last.insert(name.to_string(), status);
+            self.last.insert(name.to_string(), status);
         }
         // A unit that is gone from systemd and no longer ours needs no more polling.
-        let owned = sd.list_owned().unwrap_or_default();
-        watched.retain(|u| owned.contains(u) || last.get(u).is_some_and(Option::is_some));
-        last.retain(|u, _| watched.contains(u));
-        if !changes.is_empty() && !report(changes) {
-            return;
-        }
+        let owned = self.sd.list_owned().unwrap_or_default();
+        let last = &self.last;
+        self.watched
+            .retain(|u| owned.contains(u) || last.get(u).is_some_and(Option::is_some));
+        let watched = &self.watched;
+        self.last.retain(|u, _| watched.contains(u));
+        changes
     }
 }
