@@ -11,6 +11,10 @@ use super::protocol::{self, Request, Response};
 /// commands on another member, hence not shorter).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Where the agent listens unless told otherwise (the agent's `socket` setting and
+/// the client's `--endpoint` both default to it).
+pub const DEFAULT_SOCKET: &str = "/run/shoal/shoal.sock";
+
 /// Where the agent listens: `unix:///run/shoal/shoal.sock` or a bare path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint(pub PathBuf);
@@ -32,7 +36,7 @@ impl Endpoint {
 
 impl Default for Endpoint {
     fn default() -> Endpoint {
-        Endpoint(PathBuf::from(crate::agent::config::DEFAULT_SOCKET))
+        Endpoint(PathBuf::from(DEFAULT_SOCKET))
     }
 }
 

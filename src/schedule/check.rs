@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::member::MachineId;
-use super::place::Solver;
+use super::solver::Solver;
 
 /// Why one member cannot run one unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
