@@ -22,8 +22,7 @@ pub mod tools;
 mod views;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::UdpSocket;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
@@ -38,58 +37,6 @@ pub use driver::Input;
 use crate::node::NodeConfig;
 use crate::systemd::Systemd;
 use crate::wire::{KeyRing, MAX_DATAGRAM_BYTES};
-
-pub const AGENT_HELP: &str = "\
-shoal agent: run this member of the cluster
-
-USAGE:
-    shoal agent [OPTIONS]
-
-Settings come from flags, then SHOAL_* environment variables, then the config
-file, then the defaults. The config file has one `key = value` a line and `#`
-comments; its keys are the flags' names with underscores (fleet's names).
-
-OPTIONS (config key / environment variable):
-    --bind IP:PORT          bind / SHOAL_BIND: UDP address to gossip on
-                            [default: 0.0.0.0:4774; 4774 is shoal's port]
-    --peers IP:PORT,...     peers / SHOAL_PEERS: members to join through (this
-                            member may be among them)
-    --metadata k=v,...      metadata / SHOAL_METADATA: fleet metadata for
-                            MachineMetadata= [default: none]
-    --public-ip IP          public_ip / SHOAL_PUBLIC_IP: the address others reach
-                            this member at (with bind's port) [default: bind's IP;
-                            required when bind is 0.0.0.0]
-    --key-file PATH         key_file / SHOAL_KEY_FILE: cluster keys, base64, one a
-                            line, the first one sends [default: /etc/shoal/cluster.key]
-    --data-dir DIR          data_dir / SHOAL_DATA_DIR: desired-state snapshot
-                            [default: /var/lib/shoal]
-    --machine-id-file PATH  machine_id_file / SHOAL_MACHINE_ID_FILE [default: /etc/machine-id]
-    --socket PATH           socket / SHOAL_SOCKET: control socket, root only
-                            [default: /run/shoal/shoal.sock]
-    --config PATH           config file [default: /etc/shoal/shoal.conf; may be missing]
-
-Logs go to stderr (SHOAL_LOG=debug for more); under systemd they reach the journal.
-
-EXAMPLE:
-    shoal keygen > /etc/shoal/cluster.key
-    shoal agent --bind 10.77.0.1:4774 --peers 10.77.0.1:4774,10.77.0.2:4774 \\
-        --metadata region=us-east,disk=ssd
-";
-
-pub const KEYGEN_HELP: &str = "\
-shoal keygen: print a new random cluster key (base64 of 32 bytes)
-
-USAGE:
-    shoal keygen
-
-Put it in every member's key file (/etc/shoal/cluster.key, mode 0600). To
-rotate: add the new key as a second line everywhere, then move it to the first
-line everywhere (the first line is the key members send with), then remove the
-old one.
-
-EXAMPLE:
-    (umask 077; shoal keygen > /etc/shoal/cluster.key)
-";
 
 /// Everything an agent runs with.
 pub struct Agent {
@@ -318,60 +265,4 @@ fn setup(
         next_save: Instant::now() + driver::SAVE_PERIOD,
     };
     Ok((driver, tasks))
-}
-
-/// `shoal agent ARGS`: exit status 0 after a graceful leave, 2 for bad settings, 1 otherwise.
-pub fn main(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let flags = match config::parse_flags(args) {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = writeln!(err, "shoal agent: {e}\n\n{AGENT_HELP}");
-            return crate::cli::EXIT_BAD_INPUT;
-        }
-    };
-    if flags.help {
-        let _ = write!(out, "{AGENT_HELP}");
-        return crate::cli::EXIT_OK;
-    }
-    let env: BTreeMap<String, String> = crate::btree::map(std::env::vars());
-    let prepared = Settings::load(&flags, &env).and_then(|settings| {
-        let machine_id = config::read_machine_id(&settings.machine_id_file)?;
-        let keys = config::read_keys(&settings.key_file)?;
-        Ok(Agent {
-            settings,
-            machine_id,
-            keys,
-            systemd: Box::new(crate::systemd::Systemctl::default()),
-            tools: tools::Tools::default(),
-        })
-    });
-    let agent = match prepared {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "shoal agent: {e}");
-            return crate::cli::EXIT_BAD_INPUT;
-        }
-    };
-    logger::init();
-    match run(agent) {
-        Ok(()) => crate::cli::EXIT_OK,
-        Err(e) => {
-            log::error!("{e}");
-            crate::cli::EXIT_UNMET
-        }
-    }
-}
-
-/// `shoal keygen`: a new key on stdout.
-pub fn keygen(out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match random_seed() {
-        Ok(bytes) => {
-            let _ = writeln!(out, "{}", base64::encode(&bytes));
-            crate::cli::EXIT_OK
-        }
-        Err(e) => {
-            let _ = writeln!(err, "shoal keygen: {e}");
-            crate::cli::EXIT_UNMET
-        }
-    }
 }

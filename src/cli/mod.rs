@@ -4,7 +4,10 @@
 //! status (0 ok, 1 something could not be placed or done, 2 bad input); nothing
 //! here calls `process::exit`, so tests run commands in-process.
 
+mod agent_cmd;
 mod demo;
+pub mod exit;
+mod help;
 mod input;
 mod offline;
 mod online;
@@ -15,56 +18,9 @@ use std::io::Write;
 
 pub use input::{load_machines, load_running, load_units, InputError};
 
-/// Exit status: everything asked for was done.
-pub const EXIT_OK: i32 = 0;
-/// Exit status: the input was fine but something could not be placed or done.
-pub const EXIT_UNMET: i32 = 1;
-/// Exit status: bad input (arguments, files); nothing was changed.
-pub const EXIT_BAD_INPUT: i32 = 2;
+pub use exit::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
+use help::HELP;
 
-const HELP: &str = "\
-shoal: fleet's unit scheduling for bare-metal clusters, with no etcd and no leader
-
-USAGE:
-    shoal [--endpoint unix:///run/shoal/shoal.sock] <COMMAND> [OPTIONS]
-
-MEMBER:
-    agent            Run this member (see `shoal agent --help`)
-    keygen           Print a new cluster key
-
-CLUSTER COMMANDS (fleetctl's names; talk to the local agent's socket):
-    submit           Make units known (desired state inactive)
-    load             Place units and install their files
-    start            Place units and start them; waits until they are active
-    stop             Stop units (still placed)
-    unload           Stop units and remove their files (still known)
-    destroy          Forget units everywhere
-    list-units       UNIT MACHINE ACTIVE SUB
-    list-unit-files  UNIT HASH DSTATE STATE TARGET
-    list-machines    MACHINE IP METADATA
-    cat              Print a unit's file
-    status           systemctl status, on the member that holds the unit
-    journal          The unit's journal, from the member that holds it
-
-PLACEMENT (with --machines: offline; without: against the live cluster):
-    plan             Show where units would run
-    why              Explain, member by member, where one unit can and cannot run
-    demo             The fleet chapter's scenarios, placed offline (no files needed)
-
-OTHER:
-    help [COMMAND]   Show help for a command (also COMMAND --help)
-    version          Print the version
-
-GLOBAL OPTIONS:
-    --endpoint URL   The agent's control socket [default: unix:///run/shoal/shoal.sock;
-                     also SHOAL_ENDPOINT]
-
-Unit files use fleet's [X-Fleet] keys: MachineID, MachineOf, MachineMetadata,
-Conflicts, Global, Replaces.
-
-EXAMPLE:
-    shoal start deploy/examples/hello.service && shoal list-units
-";
 
 /// Runs the command line `args` (without the program name).
 pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -110,8 +66,8 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
         return code;
     }
     match command.as_str() {
-        "agent" => crate::agent::main(rest, out, err),
-        "keygen" => crate::agent::keygen(out, err),
+        "agent" => agent_cmd::main(rest, out, err),
+        "keygen" => agent_cmd::keygen(out, err),
         "plan" => offline::plan(rest, &endpoint, out, err),
         "why" => offline::why(rest, &endpoint, out, err),
         "demo" => demo::demo(out),
@@ -134,12 +90,7 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
 fn help(topic: Option<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let text = match topic.as_deref() {
         None => HELP,
-        Some("plan") => offline::PLAN_HELP,
-        Some("why") => offline::WHY_HELP,
-        Some("agent") => crate::agent::AGENT_HELP,
-        Some("keygen") => crate::agent::KEYGEN_HELP,
-        Some(c) if online::help_of(c).is_some() => online::help_of(c).unwrap_or(HELP),
-        Some("demo") => demo::DEMO_HELP,
+        Some(c) if help::of(c).is_some() => help::of(c).unwrap_or(HELP),
         Some(other) => {
             let _ = writeln!(err, "shoal: no help for {other:?}\n\n{HELP}");
             return EXIT_BAD_INPUT;

@@ -7,62 +7,13 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::help::{PLAN_HELP, WHY_HELP};
 use super::input::{load_machines, load_running, load_units, InputError};
 use super::output::{json_string, Table};
 use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 use crate::control::{Client, Endpoint, Request, Response};
 use crate::schedule::{explain, place, Decision, Job, MachineId, Member, Metadata, Running};
 use crate::unit::{parse_unit, Unit};
-
-pub const PLAN_HELP: &str = "\
-shoal plan: show where units would run, without a cluster
-
-USAGE:
-    shoal plan --machines FILE [--running FILE] [--json] [-l] UNITFILE...
-    shoal plan [--json] [-l] [UNITFILE...]      (against the live cluster)
-
-Without --machines, plan asks the local agent for the live members, what runs
-where and the cluster's placed units, and adds UNITFILE... after them: what
-would happen if they were started now.
-
-Units are started in the order given, as `fleetctl start a b c` does. A path
-such as dir/common@2.service that does not exist is made from the template
-dir/common@.service, as fleetctl does.
-
-OPTIONS:
-    --machines FILE   The members, one a line: `ID [key=value,...]`; # comments
-    --running FILE    What runs where now, one `UNIT MACHINE` a line; a unit
-                      stays on its member while that member still satisfies it
-                      (a member missing from --machines is a lost member)
-    --json            Print {\"units\":[{\"name\",\"machines\",\"reason\"}]}
-    -l, --full        Print full machine ids
-
-EXIT STATUS:
-    0 every unit is placed, 1 some unit cannot be placed, 2 bad input
-
-EXAMPLE:
-    shoal plan --machines deploy/examples/machines.txt \\
-        deploy/examples/example_02.service deploy/examples/common@1.service
-";
-
-pub const WHY_HELP: &str = "\
-shoal why: explain, member by member, where one unit can and cannot run
-
-USAGE:
-    shoal why UNIT --machines FILE [--running FILE] [-l] UNITFILE...
-    shoal why UNIT [-l] [UNITFILE...]           (against the live cluster)
-
-UNITFILE... are all the units started, in order (UNIT among them), as for
-`shoal plan`. For each member, why prints `chosen`, `eligible` or the first
-constraint that rules the member out.
-
-EXIT STATUS:
-    0 the unit is placed, 1 it cannot be placed, 2 bad input
-
-EXAMPLE:
-    shoal why db.service                 # a unit of the live cluster
-    shoal why web.service --machines deploy/examples/machines.txt web.service
-";
 
 /// What `plan` and `why` read from their arguments.
 struct OfflineArgs {

@@ -25,153 +25,6 @@ const POLL: Duration = Duration::from_millis(100);
 /// `journal -f` asks for new lines this often while there are none.
 const FOLLOW_POLL: Duration = Duration::from_millis(400);
 
-pub const SUBMIT_HELP: &str = "\
-shoal submit: make units known to the cluster (desired state inactive)
-
-USAGE:
-    shoal submit UNITFILE...
-
-Unit files are read here and checked before anything is sent; a missing
-dir/name@inst.service is made from dir/name@.service, as fleetctl does.
-
-EXAMPLE:
-    shoal submit deploy/examples/hello.service
-";
-
-pub const LOAD_HELP: &str = "\
-shoal load: place units and install their files, without starting them
-
-USAGE:
-    shoal load [--no-block] [--block-attempts N] UNIT|UNITFILE...
-
-A unit the cluster does not know yet is read from the file and submitted first.
-Waits (up to N seconds, default 10) until every unit is installed.
-
-EXAMPLE:
-    shoal load hello.service
-";
-
-pub const START_HELP: &str = "\
-shoal start: place units and start them
-
-USAGE:
-    shoal start [--no-block] [--block-attempts N] UNIT|UNITFILE...
-
-A unit the cluster does not know yet is read from the file and submitted first.
-Waits (up to N seconds, default 10) until every unit is active and prints
-`Unit NAME launched on MACHINE/IP`; a unit that cannot be placed is reported
-with the reason, and the exit status is 1.
-
-EXAMPLE:
-    shoal start deploy/examples/hello.service
-    shoal start dir/common@1.service dir/common@2.service   # from dir/common@.service
-";
-
-pub const STOP_HELP: &str = "\
-shoal stop: stop units (they stay placed and loaded)
-
-USAGE:
-    shoal stop [--no-block] [--block-attempts N] UNIT...
-
-EXAMPLE:
-    shoal stop hello.service
-";
-
-pub const UNLOAD_HELP: &str = "\
-shoal unload: stop units and remove their files from the members (still known)
-
-USAGE:
-    shoal unload UNIT...
-
-EXAMPLE:
-    shoal unload hello.service
-";
-
-pub const DESTROY_HELP: &str = "\
-shoal destroy: stop units and forget them everywhere
-
-USAGE:
-    shoal destroy UNIT...
-
-EXAMPLE:
-    shoal destroy hello.service
-";
-
-pub const LIST_UNITS_HELP: &str = "\
-shoal list-units: the units placed in the cluster and their state on each member
-
-USAGE:
-    shoal list-units [-l|--full] [--no-legend] [--fields unit,machine,active,sub] [--json]
-
-Columns: UNIT MACHINE ACTIVE SUB (MACHINE is ID.../IP; -l shows full ids).
-A unit that cannot be placed shows MACHINE `-`; the reason goes to stderr.
-
-EXAMPLE:
-    shoal list-units --no-legend --fields unit,machine
-";
-
-pub const LIST_UNIT_FILES_HELP: &str = "\
-shoal list-unit-files: every known unit, its desired and current state
-
-USAGE:
-    shoal list-unit-files [-l|--full] [--no-legend] [--fields ...] [--json]
-
-Columns: UNIT HASH DSTATE STATE TARGET (fleet's: DSTATE desired state, STATE
-current state, TARGET the member placement gives it).
-
-EXAMPLE:
-    shoal list-unit-files
-";
-
-pub const LIST_MACHINES_HELP: &str = "\
-shoal list-machines: the live members
-
-USAGE:
-    shoal list-machines [-l|--full] [--no-legend] [--fields machine,ip,metadata] [--json]
-
-EXAMPLE:
-    shoal list-machines -l
-";
-
-pub const CAT_HELP: &str = "\
-shoal cat: print a unit's file as submitted
-
-USAGE:
-    shoal cat UNIT
-
-EXAMPLE:
-    shoal cat hello.service
-";
-
-pub const STATUS_HELP: &str = "\
-shoal status: `systemctl status` of units, run on the member that holds each
-
-USAGE:
-    shoal status UNIT...
-
-EXAMPLE:
-    shoal status hello.service
-";
-
-pub const JOURNAL_HELP: &str = "\
-shoal journal: a unit's journal, from the member that holds it
-
-USAGE:
-    shoal journal [--lines N] [-f|--follow] UNIT
-
-Prints the last N lines (default 10, at most 10000; output is cut at 48 KiB).
-
-    -n, --lines N   how many of the last lines to print first
-    -f, --follow    then keep printing new lines as they come, until Ctrl-C;
-                    each line is printed once. A unit that moves to another
-                    member is followed there (a notice on stderr); a unit
-                    destroyed ends it with exit status 1.
-
-EXAMPLE:
-    shoal journal --lines 50 hello.service
-    shoal journal -f hello.service
-";
-
 /// The options every command may take.
 #[derive(Default)]
 struct Opts {
@@ -480,21 +333,10 @@ pub fn run(
 }
 
 pub fn help_of(command: &str) -> Option<&'static str> {
-    Some(match command {
-        "submit" => SUBMIT_HELP,
-        "load" => LOAD_HELP,
-        "start" => START_HELP,
-        "stop" => STOP_HELP,
-        "unload" => UNLOAD_HELP,
-        "destroy" => DESTROY_HELP,
-        "list-units" => LIST_UNITS_HELP,
-        "list-unit-files" => LIST_UNIT_FILES_HELP,
-        "list-machines" => LIST_MACHINES_HELP,
-        "cat" => CAT_HELP,
-        "status" => STATUS_HELP,
-        "journal" => JOURNAL_HELP,
-        _ => return None,
-    })
+    match command {
+        "plan" | "why" | "agent" | "keygen" | "demo" => None,
+        c => super::help::of(c),
+    }
 }
 
 fn dispatch(
