@@ -69,20 +69,3 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
     }
     out
 }
-
-/// Where a unit's `status`/`journal` must run: the member running it, else the one
-/// placement gives it.
-pub fn holder(node: &Node, unit: &str) -> Option<String> {
-    let u = units(node).into_iter().find(|u| u.name == unit)?;
-    u.runs
-        .iter()
-        .find(|r| {
-            matches!(
-                r.active.as_str(),
-                "active" | "activating" | "deactivating" | "reloading" | "failed"
-            )
-        })
-        .map(|r| r.machine.clone())
-        .or_else(|| u.machines.first().cloned())
-        .or_else(|| u.runs.first().map(|r| r.machine.clone()))
-}

@@ -81,8 +81,9 @@ fn check_required(args: &OfflineArgs, unit_files: &[String]) -> Result<(), Strin
     Ok(())
 }
 
-/// The live cluster's members, what runs where, and its placed units in start order,
-/// followed by `unit_files` (which replace cluster units of the same name).
+/// The live cluster as the local agent places it (its members, what runs where by its
+/// reckoning, its units in start order), followed by `unit_files` (which replace
+/// cluster units of the same name): `why` explains what the member decided from.
 fn live_world(
     endpoint: &Endpoint,
     unit_files: &[String],
@@ -94,49 +95,35 @@ fn live_world(
             "without --machines FILE, the live cluster is asked: {e}"
         ))
     })?;
-    let mut call = |req: Request| match client.call(&req) {
-        Ok(Response::Error(e)) | Err(e) => Err((EXIT_UNMET, e)),
-        Ok(r) => Ok(r),
+    let view = match client.call(&Request::PlacementView) {
+        Ok(Response::View(view)) => view,
+        Ok(Response::Error(e)) | Err(e) => return Err(fail(e)),
+        Ok(_) => return Err(fail("unexpected answer to the placement view".into())),
     };
-    let Response::Machines(machines) = call(Request::ListMachines)? else {
-        return Err(fail("unexpected answer to list-machines".into()));
-    };
-    let Response::Units(mut infos) = call(Request::ListUnits)? else {
-        return Err(fail("unexpected answer to list-units".into()));
-    };
-    let members = machines
+    let members = view
+        .members
         .iter()
-        .map(|m| Member {
-            id: MachineId(m.id.clone()),
-            metadata: Metadata::parse(&m.metadata).unwrap_or_default(),
+        .map(|(id, metadata)| Member {
+            id: MachineId(id.clone()),
+            metadata: Metadata::parse(metadata).unwrap_or_default(),
         })
         .collect();
-    let mut running = Running::new();
-    for u in &infos {
-        for r in &u.runs {
-            if matches!(
-                r.active.as_str(),
-                "active" | "activating" | "deactivating" | "reloading"
-            ) {
-                running
-                    .entry(u.name.clone())
-                    .or_default()
-                    .insert(MachineId(r.machine.clone()));
-            }
-        }
-    }
+    let running: Running = crate::btree::map(view.running.into_iter().map(|(unit, on)| {
+        (unit, crate::btree::set(on.into_iter().map(MachineId)))
+    }));
     let given = load_units(unit_files).map_err(|e| (EXIT_BAD_INPUT, e.to_string()))?;
-    crate::sort::sort_by(&mut infos, |a, b| a.seq.cmp(&b.seq));
+    let mut cluster = view.units;
+    crate::sort::sort_by(&mut cluster, |a, b| a.seq.cmp(&b.seq));
     let mut units = Vec::new();
-    for u in infos.iter().filter(|u| u.dstate != "inactive") {
+    for u in cluster {
         if given.iter().any(|g| g.name.as_str() == u.name) {
             continue;
         }
-        let Response::Text(text) = call(Request::Cat {
-            name: u.name.clone(),
-        })?
-        else {
-            return Err(fail("unexpected answer to cat".into()));
+        let Some(text) = u.text else {
+            return Err(fail(format!(
+                "{}: the unit file has not reached this member yet",
+                u.name
+            )));
         };
         match parse_unit(&u.name, &u.name, &text) {
             Ok(unit) => units.push(unit),

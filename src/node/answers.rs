@@ -1,0 +1,95 @@
+//! The node's answers to questions about its own decisions: the placement view it
+//! placed with (for `why` and `plan`), and which member answers `status`/`journal`.
+//!
+//! Architecture invariant: these read the node's state and decide nothing new; a
+//! driver asks here instead of rebuilding the node's view from what it shows.
+
+use super::Node;
+use crate::catalog::{Target, UnitState};
+use crate::schedule::{Decision, Member, Running};
+
+/// What this member places with: the same members and running map as `reconcile`
+/// (reports of each member's current boot only), and the units it places.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacementView {
+    pub members: Vec<Member>,
+    pub running: Running,
+    /// The units to place (desired state loaded or launched), by name.
+    pub units: Vec<ViewUnit>,
+}
+
+/// One unit to place, with the text its options come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewUnit {
+    pub name: String,
+    /// Start order.
+    pub seq: u64,
+    /// `None` while the unit's file has not reached this member.
+    pub text: Option<String>,
+}
+
+impl Node {
+    /// The inputs of this member's placement, as `reconcile` reads them.
+    pub fn placement_view(&self) -> PlacementView {
+        let (members, running, _claimed) = self.view();
+        let units = self
+            .catalog
+            .replica()
+            .units
+            .iter()
+            .filter_map(|(name, e)| match &e.state {
+                UnitState::Live {
+                    target,
+                    seq,
+                    digest,
+                    ..
+                } if *target != Target::Inactive => Some(ViewUnit {
+                    name: name.clone(),
+                    seq: *seq,
+                    text: self.catalog.text(digest).map(str::to_string),
+                }),
+                _ => None,
+            })
+            .collect();
+        PlacementView {
+            members,
+            running,
+            units,
+        }
+    }
+
+    /// The member that answers `status` and `journal` for `unit`: a live member whose
+    /// systemd has it running (or failed: its status says why), else the first one
+    /// placement gives it, else any live member that reported it.
+    pub fn answerer(&self, unit: &str) -> Option<String> {
+        let Some(UnitState::Live { .. }) = self.catalog.unit(unit).map(|e| &e.state) else {
+            return None;
+        };
+        let live: std::collections::BTreeSet<String> = crate::btree::set(
+            std::iter::once(self.identity().machine.clone())
+                .chain(self.live_members().into_iter().map(|i| i.machine)),
+        );
+        let runs: Vec<(&String, &str)> = self
+            .catalog
+            .replica()
+            .reports
+            .iter()
+            .filter(|((m, u), _)| u == unit && live.contains(m))
+            .filter_map(|((m, _), r)| r.status.as_ref().map(|s| (m, s.active.as_str())))
+            .collect();
+        let placed = match self.placement.units.get(unit) {
+            Some(Decision::Placed(ms)) => ms.first().map(|m| m.0.clone()),
+            _ => None,
+        };
+        runs.iter()
+            .find(|(_, active)| {
+                matches!(
+                    *active,
+                    "active" | "activating" | "deactivating" | "reloading" | "failed"
+                )
+            })
+            .map(|(m, _)| m.to_string())
+            .or(placed)
+            .or_else(|| runs.first().map(|(m, _)| m.to_string()))
+    }
+}
