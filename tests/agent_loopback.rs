@@ -707,7 +707,12 @@ fn live_why_explains_from_the_agents_own_placement_view() {
     let endpoint = format!("unix://{}", member.endpoint().0.display());
     let file = base.join("web.service");
     std::fs::write(&file, "[Service]\nExecStart=/bin/sleep 1000\n").expect("write");
-    let (code, out, err) = run_cli(&["--endpoint", &endpoint, "start", &file.display().to_string()]);
+    let (code, out, err) = run_cli(&[
+        "--endpoint",
+        &endpoint,
+        "start",
+        &file.display().to_string(),
+    ]);
     assert_eq!(code, 0, "stdout {out} stderr {err}");
 
     // The view is the node's: its members with metadata, what runs, the units and texts.
@@ -739,8 +744,11 @@ fn live_why_explains_from_the_agents_own_placement_view() {
         )
     );
     let other = base.join("db.service");
-    std::fs::write(&other, "[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineMetadata=n=2\n")
-        .expect("write");
+    std::fs::write(
+        &other,
+        "[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineMetadata=n=2\n",
+    )
+    .expect("write");
     let (code, out, _) = run_cli(&[
         "--endpoint",
         &endpoint,

@@ -3,53 +3,15 @@
 //! Architecture invariant: reads only the files named on the command line and
 //! calls the same `schedule::place` the agents run.
 
-use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 
-use super::help::{PLAN_HELP, WHY_HELP};
+use super::command::PlacementArgs;
+use super::exit::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 use super::input::{load_machines, load_running, load_units, InputError};
 use super::output::{json_string, Table};
-use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 use crate::control::{Client, Endpoint, Request, Response};
 use crate::schedule::{explain, place, Decision, Job, MachineId, Member, Metadata, Running};
 use crate::unit::{parse_unit, Unit};
-
-/// What `plan` and `why` read from their arguments.
-struct OfflineArgs {
-    machines: Option<PathBuf>,
-    running: Option<PathBuf>,
-    json: bool,
-    full: bool,
-    positional: Vec<String>,
-}
-
-fn parse_args(args: Vec<OsString>) -> Result<OfflineArgs, String> {
-    use lexopt::prelude::*;
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut parsed = OfflineArgs {
-        machines: None,
-        running: None,
-        json: false,
-        full: false,
-        positional: Vec::new(),
-    };
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        match arg {
-            Long("machines") => {
-                parsed.machines = Some(parser.value().map_err(|e| e.to_string())?.into())
-            }
-            Long("running") => {
-                parsed.running = Some(parser.value().map_err(|e| e.to_string())?.into())
-            }
-            Long("json") => parsed.json = true,
-            Short('l') | Long("full") => parsed.full = true,
-            Value(v) => parsed.positional.push(v.to_string_lossy().into_owned()),
-            other => return Err(other.unexpected().to_string()),
-        }
-    }
-    Ok(parsed)
-}
 
 /// The loaded inputs of an offline command.
 struct World {
@@ -70,15 +32,6 @@ impl World {
             })
             .collect()
     }
-}
-
-/// Checks that the arguments name what every offline command needs (against the live
-/// cluster, the cluster's own units are enough).
-fn check_required(args: &OfflineArgs, unit_files: &[String]) -> Result<(), String> {
-    if args.machines.is_some() && unit_files.is_empty() {
-        return Err("no unit files given".into());
-    }
-    Ok(())
 }
 
 /// The live cluster as the local agent places it (its members, what runs where by its
@@ -108,9 +61,11 @@ fn live_world(
             metadata: Metadata::parse(metadata).unwrap_or_default(),
         })
         .collect();
-    let running: Running = crate::btree::map(view.running.into_iter().map(|(unit, on)| {
-        (unit, crate::btree::set(on.into_iter().map(MachineId)))
-    }));
+    let running: Running = crate::btree::map(
+        view.running
+            .into_iter()
+            .map(|(unit, on)| (unit, crate::btree::set(on.into_iter().map(MachineId)))),
+    );
     let given = load_units(unit_files).map_err(|e| (EXIT_BAD_INPUT, e.to_string()))?;
     let mut cluster = view.units;
     crate::sort::sort_by(&mut cluster, |a, b| a.seq.cmp(&b.seq));
@@ -141,7 +96,7 @@ fn live_world(
 }
 
 fn load(
-    args: &OfflineArgs,
+    args: &PlacementArgs,
     unit_files: &[String],
     endpoint: &Endpoint,
     err: &mut dyn Write,
@@ -153,7 +108,7 @@ fn load(
 }
 
 fn load_files(
-    args: &OfflineArgs,
+    args: &PlacementArgs,
     unit_files: &[String],
     err: &mut dyn Write,
 ) -> Result<World, InputError> {
@@ -193,25 +148,13 @@ fn load_files(
     })
 }
 
-fn usage_error(err: &mut dyn Write, message: &str, help: &str) -> i32 {
-    let _ = writeln!(err, "shoal: {message}\n\n{help}");
-    EXIT_BAD_INPUT
-}
-
 pub fn plan(
-    args: Vec<OsString>,
+    args: &PlacementArgs,
     endpoint: &Endpoint,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let args = match parse_args(args) {
-        Ok(args) => args,
-        Err(message) => return usage_error(err, &message, PLAN_HELP),
-    };
-    if let Err(message) = check_required(&args, &args.positional) {
-        return usage_error(err, &message, PLAN_HELP);
-    }
-    let world = match load(&args, &args.positional, endpoint, err) {
+    let world = match load(args, &args.unit_files, endpoint, err) {
         Ok(world) => world,
         Err((code, e)) => {
             let _ = writeln!(err, "shoal: {e}");
@@ -275,22 +218,13 @@ pub fn plan(
 }
 
 pub fn why(
-    args: Vec<OsString>,
+    unit: &str,
+    args: &PlacementArgs,
     endpoint: &Endpoint,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let args = match parse_args(args) {
-        Ok(args) => args,
-        Err(message) => return usage_error(err, &message, WHY_HELP),
-    };
-    let Some((unit, unit_files)) = args.positional.split_first() else {
-        return usage_error(err, "which unit? give UNIT before the unit files", WHY_HELP);
-    };
-    if let Err(message) = check_required(&args, unit_files) {
-        return usage_error(err, &message, WHY_HELP);
-    }
-    let world = match load(&args, unit_files, endpoint, err) {
+    let world = match load(args, &args.unit_files, endpoint, err) {
         Ok(world) => world,
         Err((code, e)) => {
             let _ = writeln!(err, "shoal: {e}");

@@ -172,7 +172,10 @@ mod tests {
             e.contains(&format!(
                 "speaks control protocol version {}",
                 protocol::PROTOCOL_VERSION
-            )) && e.contains(&format!("speaks version {}", protocol::PROTOCOL_VERSION + 1)),
+            )) && e.contains(&format!(
+                "speaks version {}",
+                protocol::PROTOCOL_VERSION + 1
+            )),
             "{e}"
         );
         let _ = std::fs::remove_dir_all(endpoint.0.parent().unwrap());

@@ -23,7 +23,9 @@ pub enum Request {
     /// The first request on every connection: the client's protocol version. The agent
     /// answers with its own (and its machine id) and, if they differ, closes. Stays
     /// the first variant with this one field, so every version can read it.
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     Submit {
         name: String,
         text: String,

@@ -1,0 +1,113 @@
+//! Waiting for `start`, `load` and `stop` to get there: poll the agent until every unit
+//! is launched or installed, placement says it cannot be placed, or the bound passes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use super::command::WaitOpts;
+use super::exit::{EXIT_OK, EXIT_UNMET};
+use super::output::machine_label;
+use super::session::{Fail, Session};
+
+/// A unit placement keeps waiting this long is reported as unplaceable (placement
+/// may lag a moment behind a join or a text still on its way).
+const UNPLACED_GRACE: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(100);
+
+/// Waits until every unit is launched (`start`), installed (`load`/`stop`), or placement
+/// says it cannot be placed, within the wait bound.
+pub fn wait(
+    s: &mut Session,
+    names: &[String],
+    launched: bool,
+    o: &WaitOpts,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, Fail> {
+    let began = Instant::now();
+    let deadline = began + o.block.unwrap_or(super::command::DEFAULT_WAIT);
+    let mut pending: Vec<String> = names.to_vec();
+    let mut unplaced_since: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut code = EXIT_OK;
+    loop {
+        let units = s.units()?;
+        let machines = s.machines()?;
+        let mut still = Vec::new();
+        for n in pending {
+            let Some(u) = units.iter().find(|u| u.name == n) else {
+                let _ = writeln!(err, "Unit {n} is not known");
+                code = EXIT_UNMET;
+                continue;
+            };
+            if let Some(reason) = &u.reason {
+                let since = *unplaced_since.entry(n.clone()).or_insert_with(Instant::now);
+                if since.elapsed() >= UNPLACED_GRACE || Instant::now() >= deadline {
+                    let _ = writeln!(err, "Unit {n} cannot be placed: {reason}");
+                    code = EXIT_UNMET;
+                } else {
+                    still.push(n);
+                }
+                continue;
+            }
+            unplaced_since.remove(&n);
+            let here: Vec<&crate::control::UnitRun> = u
+                .runs
+                .iter()
+                .filter(|r| u.machines.contains(&r.machine))
+                .collect();
+            if let Some(f) = here.iter().find(|r| r.active == "failed") {
+                if launched {
+                    let _ = writeln!(
+                        err,
+                        "Unit {n} failed on {} (see `shoal status {n}`)",
+                        machine_label(&f.machine, &machines, o.full)
+                    );
+                    code = EXIT_UNMET;
+                    continue;
+                }
+            }
+            let done = !u.machines.is_empty()
+                && u.machines.iter().all(|m| {
+                    here.iter().any(|r| {
+                        &r.machine == m
+                            && if launched {
+                                r.active == "active"
+                            } else {
+                                !matches!(
+                                    r.active.as_str(),
+                                    "active" | "activating" | "deactivating" | "reloading"
+                                )
+                            }
+                    })
+                });
+            if done {
+                let on: Vec<String> = u
+                    .machines
+                    .iter()
+                    .map(|m| machine_label(m, &machines, o.full))
+                    .collect();
+                let word = if launched { "launched" } else { "loaded" };
+                let _ = writeln!(out, "Unit {n} {word} on {}", on.join(", "));
+            } else {
+                still.push(n);
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            return Ok(code);
+        }
+        if Instant::now() >= deadline {
+            for n in &pending {
+                let what = if launched { "active" } else { "loaded" };
+                let _ = writeln!(
+                    err,
+                    "Unit {n} is not {what} after {:.0?}; see `shoal list-units` and `shoal status {n}`",
+                    began.elapsed()
+                );
+            }
+            return Ok(EXIT_UNMET);
+        }
+        std::thread::sleep(POLL);
+    }
+}
