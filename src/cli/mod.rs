@@ -160,4 +160,47 @@ mod tests {
             .unwrap()
             .contains("cannot reach the shoal agent"));
     }
+
+    /// An agent of another protocol version makes any command fail with one line.
+    #[test]
+    fn a_version_mismatch_is_one_line_and_exit_status_1() {
+        use crate::control::protocol::{self, Request, Response, PROTOCOL_VERSION};
+        let dir = std::env::temp_dir().join(format!("shoal-cli-version-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let agent = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let hello = protocol::read_frame::<Request>(&mut s).ok();
+            let answer = Response::Hello {
+                version: PROTOCOL_VERSION - 1,
+                machine: "m".into(),
+            };
+            std::io::Write::write_all(&mut s, &protocol::encode(&answer).unwrap()).unwrap();
+            hello
+        });
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let args = ["--endpoint", path.to_str().unwrap(), "list-units"];
+        let code = run(
+            args.iter().map(OsString::from).collect(),
+            &mut out,
+            &mut err,
+        );
+        assert_eq!(
+            agent.join().unwrap(),
+            Some(Request::Hello {
+                version: PROTOCOL_VERSION
+            })
+        );
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!(code, EXIT_UNMET);
+        assert!(out.is_empty());
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("shoal list-units: this shoal speaks control protocol version"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

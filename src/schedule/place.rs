@@ -1,6 +1,6 @@
 //! Placement's inputs and outputs: jobs, who runs what, and each unit's decision.
 //!
-//! The function itself is [`super::place`]; it runs the [`super::solver::Solver`],
+//! The function itself is `schedule::place`; it runs the solver (`solver.rs`),
 //! whose invariants are:
 //! - Pure and deterministic: inputs are sorted (members by id, jobs by start
 //!   sequence then name) before anything is decided, so input order never leaks.
