@@ -141,36 +141,51 @@ pub fn run(agent: Agent) -> Result<(), String> {
     r
 }
 
-fn setup(
-    agent: Agent,
-    tx: Sender<Input>,
-    rx: rt::channel::Receiver<Input>,
-) -> Result<(Driver, Vec<rt::Task<()>>), String> {
-    let Agent {
-        settings: s,
-        machine_id,
-        keys,
-        mut systemd,
-        tools,
-    } = agent;
-    std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
-    let origin = Instant::now();
-    let mut cfg = NodeConfig::new(&machine_id, s.advertise, keys, random_seed()?);
+/// The node's settings from the agent's.
+fn node_config(s: &Settings, machine_id: &str, keys: KeyRing) -> Result<NodeConfig, String> {
+    let mut cfg = NodeConfig::new(machine_id, s.advertise, keys, random_seed()?);
     cfg.metadata = s.metadata.clone();
     cfg.peers = s.peers.clone();
     let mut members: Vec<_> = s.peers.iter().chain([&s.advertise]).collect();
     crate::sort::sort(&mut members);
     members.dedup();
     cfg.cluster_size = members.len().max(1) as u32;
-    let udp = UdpSocket::bind(s.bind).map_err(|e| format!("bind {}: {e}", s.bind))?;
-    let socket = Arc::new(Async::new(udp).map_err(|e| format!("bind {}: {e}", s.bind))?);
-    let listener = server::bind(&s.socket)?;
+    Ok(cfg)
+}
 
-    let owned = executor::owned(systemd.as_ref());
-    let mut node = persist::restore(cfg, crate::time::Millis(0), &s.data_dir, &owned);
+/// Feeds every datagram that fits to the loop, until the loop's inbox closes.
+async fn receive_datagrams(udp: Arc<Async<UdpSocket>>, tx: Sender<Input>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
+    loop {
+        match udp.recv_from(&mut buf).await {
+            Ok((n, from)) if n <= MAX_DATAGRAM_BYTES => {
+                if tx
+                    .send(Input::Datagram(from, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                log::debug!("udp receive: {e}");
+                rt::Timer::after(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Tells the node what already runs before it acts (a restarted agent adopts its
+/// units) and what it had and no longer has; returns the adopted units to watch.
+fn adopt(
+    node: &mut crate::node::Node,
+    systemd: &mut dyn Systemd,
+    owned: &std::collections::BTreeSet<String>,
+    now: crate::time::Millis,
+) -> Vec<String> {
     // Adopt what already runs before acting: the node learns the states first.
-    let adopted = executor::initial_reports(systemd.as_mut(), &owned);
-    let now = crate::time::Millis(origin.elapsed().as_millis() as u64);
+    let adopted = executor::initial_reports(systemd, owned);
     for (unit, status) in &adopted {
         log::info!(
             "adopting {unit} ({})",
@@ -192,14 +207,38 @@ fn setup(
         log::info!("{unit}: no longer on this member since it went down");
         node.handle_systemd_report(now, &unit, None);
     }
+    adopted.into_iter().map(|(u, _)| u).collect()
+}
+
+fn setup(
+    agent: Agent,
+    tx: Sender<Input>,
+    rx: rt::channel::Receiver<Input>,
+) -> Result<(Driver, Vec<rt::Task<()>>), String> {
+    let Agent {
+        settings: s,
+        machine_id,
+        keys,
+        mut systemd,
+        tools,
+    } = agent;
+    std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
+    let origin = Instant::now();
+    let cfg = node_config(&s, &machine_id, keys)?;
+    let udp = UdpSocket::bind(s.bind).map_err(|e| format!("bind {}: {e}", s.bind))?;
+    let socket = Arc::new(Async::new(udp).map_err(|e| format!("bind {}: {e}", s.bind))?);
+    let listener = server::bind(&s.socket)?;
+
+    let owned = executor::owned(systemd.as_ref());
+    let mut node = persist::restore(cfg, crate::time::Millis(0), &s.data_dir, &owned);
+    let now = crate::time::Millis(origin.elapsed().as_millis() as u64);
+    let adopted = adopt(&mut node, systemd.as_mut(), &owned, now);
     // Saved before anything is sent: the restored boot number is now used up, so a
     // crash a moment from now cannot make the next start reuse it (and with it
     // report versions the others already hold, which they would then ignore).
     persist::save(&node, &s.data_dir);
     let (orders, orders_rx) = mpsc::channel();
-    let _ = orders.send(executor::Order::Watch(
-        adopted.into_iter().map(|(u, _)| u).collect(),
-    ));
+    let _ = orders.send(executor::Order::Watch(adopted));
     let exec_tx = tx.clone();
     std::thread::Builder::new()
         .name("shoal-systemd".into())
@@ -210,31 +249,10 @@ fn setup(
         })
         .map_err(|e| e.to_string())?;
 
-    let mut tasks = Vec::new();
-    let udp_tx = tx.clone();
-    let udp = socket.clone();
-    tasks.push(rt::spawn(async move {
-        let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
-        loop {
-            match udp.recv_from(&mut buf).await {
-                Ok((n, from)) if n <= MAX_DATAGRAM_BYTES => {
-                    if udp_tx
-                        .send(Input::Datagram(from, buf[..n].to_vec()))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    log::debug!("udp receive: {e}");
-                    rt::Timer::after(std::time::Duration::from_millis(10)).await;
-                }
-            }
-        }
-    }));
-    tasks.push(rt::spawn(server::serve(listener, tx.clone())));
+    let tasks = vec![
+        rt::spawn(receive_datagrams(socket.clone(), tx.clone())),
+        rt::spawn(server::serve(listener, tx.clone())),
+    ];
 
     log::info!(
         "shoal {} member {machine_id} at {} (bind {}), peers {:?}, metadata {:?}",

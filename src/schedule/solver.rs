@@ -57,6 +57,7 @@ pub(crate) struct Solver<'a> {
 }
 
 impl<'a> Solver<'a> {
+    /// (Over 70 lines on purpose: it names every field of the solver once.)
     pub(crate) fn new(members: &'a [Member], jobs: &'a [Job], running: &Running) -> Solver<'a> {
         // Canonical orders: members by id, jobs by (seq, name); duplicates keep the first.
         let mut members: Vec<&Member> = members.iter().collect();

@@ -54,6 +54,8 @@ pub(super) struct JobIndex {
 
 impl<'a> Solver<'a> {
     /// Interns every glob, finds which patterns match which names, caches static member sets.
+    /// (Over 70 lines on purpose: its steps share the interned pattern table and run
+    /// once per placement; apart they would pass half the solver around.)
     pub(super) fn build_index(&mut self) {
         let mut pattern_ids: BTreeMap<&str, u32> = BTreeMap::new();
         // (pattern id, glob, literal prefix before the first wildcard)
