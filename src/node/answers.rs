@@ -93,3 +93,69 @@ impl Node {
             .or_else(|| runs.first().map(|(m, _)| m.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::node::{Command, NodeConfig};
+    use crate::schedule::MachineId;
+    use crate::time::Millis;
+    use crate::wire::{Key, KeyRing};
+
+    const TEXT: &str = "[Service]\nExecStart=/bin/true\n";
+
+    fn alone() -> Node {
+        let keys = KeyRing::new(Key::from_bytes([1; 32]), vec![]).expect("ring");
+        let addr = SocketAddr::from(([10, 0, 0, 1], 4700));
+        let mut cfg = NodeConfig::new("aaaaaaaaaaaaaaaa", addr, keys, [7; 32]);
+        cfg.metadata = "disk=ssd".into();
+        Node::new(cfg, Millis(0))
+    }
+
+    fn submit(n: &mut Node, name: &str, start: bool) {
+        let name = name.to_string();
+        n.handle_command(
+            Millis(1),
+            Command::Submit {
+                name: name.clone(),
+                text: TEXT.into(),
+            },
+        )
+        .expect("submit");
+        if start {
+            n.handle_command(Millis(2), Command::Start { name })
+                .expect("start");
+        }
+    }
+
+    #[test]
+    fn the_placement_view_holds_the_members_and_the_units_to_place_with_their_texts() {
+        let mut n = alone();
+        submit(&mut n, "a.service", true);
+        submit(&mut n, "idle.service", false);
+        let view = n.placement_view();
+        assert_eq!(view.members.len(), 1);
+        assert_eq!(view.members[0].id, MachineId("aaaaaaaaaaaaaaaa".into()));
+        assert_eq!(view.members[0].metadata.to_string(), "disk=ssd");
+        // Nothing reported yet: nothing runs. The inactive unit is not placed.
+        assert!(view.running.is_empty());
+        assert_eq!(view.units.len(), 1);
+        assert_eq!(view.units[0].name, "a.service");
+        assert_eq!(view.units[0].text.as_deref(), Some(TEXT));
+    }
+
+    #[test]
+    fn status_is_answered_by_the_member_placement_gives_a_unit_before_it_runs() {
+        let mut n = alone();
+        submit(&mut n, "a.service", true);
+        submit(&mut n, "idle.service", false);
+        // Placement follows on a tick.
+        n.handle_timeout(Millis(100));
+        assert_eq!(n.answerer("a.service").as_deref(), Some("aaaaaaaaaaaaaaaa"));
+        // Known but placed nowhere and reported nowhere; unknown.
+        assert_eq!(n.answerer("idle.service"), None);
+        assert_eq!(n.answerer("nope.service"), None);
+    }
+}
