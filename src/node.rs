@@ -12,6 +12,7 @@
 //! when no other live member reports running it; a unit placement moves away is
 //! stopped here first and that is reported before anyone else may start it.
 
+pub mod answers;
 mod command;
 mod reconcile;
 mod remote;

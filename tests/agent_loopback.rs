@@ -226,7 +226,9 @@ fn three_agents_launch_a_unit_and_fail_it_over_when_its_member_dies() {
         );
         let mut c = Client::connect(&members[0].endpoint()).expect("still serving");
         assert!(matches!(
-            c.call(&Request::Hello),
+            c.call(&Request::Hello {
+                version: shoal::control::protocol::PROTOCOL_VERSION
+            }),
             Ok(Response::Hello { .. })
         ));
     }
@@ -602,5 +604,160 @@ fn journal_follow_goes_on_where_the_unit_moves_and_ends_when_it_is_destroyed() {
     );
     assert!(err.contains("-- web.service was destroyed"), "{err}");
     drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// One agent alone, in a fresh directory named after `tag`.
+fn one_member(tag: &str) -> (PathBuf, Member) {
+    let base = std::env::temp_dir().join(format!("shoal-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = base.join("m0");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let sd = Quick(Arc::new(Mutex::new(FakeSystemd::new())));
+    let handle = start_member(&dir, 1, addr, &[addr], sd.clone(), Default::default());
+    let member = Member {
+        dir,
+        sd,
+        handle: Some(handle),
+    };
+    wait_for("the agent listens", Duration::from_secs(10), || {
+        Client::connect(&member.endpoint()).is_ok()
+    });
+    (base, member)
+}
+
+/// Sends `frames` on a fresh connection and reads every answer until the agent closes.
+fn raw_exchange(endpoint: &Endpoint, frames: &[Request]) -> Vec<Response> {
+    use std::io::{Read, Write};
+    let mut raw = std::os::unix::net::UnixStream::connect(&endpoint.0).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    for f in frames {
+        raw.write_all(&shoal::control::protocol::encode(f).expect("encodes"))
+            .expect("write");
+    }
+    let mut bytes = Vec::new();
+    let _ = raw.read_to_end(&mut bytes);
+    let mut r = &bytes[..];
+    let mut answers = Vec::new();
+    while let Ok(a) = shoal::control::protocol::read_frame::<Response>(&mut r) {
+        answers.push(a);
+    }
+    answers
+}
+
+#[test]
+fn the_control_socket_wants_hello_first_and_says_when_versions_differ() {
+    use shoal::control::protocol::PROTOCOL_VERSION;
+    let (base, member) = one_member("hello");
+    let endpoint = member.endpoint();
+
+    // A client from before `Hello { version }` asks straight away: one line says why not.
+    let answers = raw_exchange(&endpoint, &[Request::ListUnits, Request::ListMachines]);
+    assert_eq!(answers.len(), 1, "closed after the refusal: {answers:?}");
+    let Response::Error(e) = &answers[0] else {
+        panic!("{answers:?}");
+    };
+    assert!(!e.contains('\n'), "{e}");
+    assert!(
+        e.contains("older control protocol") && e.contains(&PROTOCOL_VERSION.to_string()),
+        "{e}"
+    );
+
+    // A client of another version hears ours, and the connection ends there.
+    let answers = raw_exchange(
+        &endpoint,
+        &[
+            Request::Hello {
+                version: PROTOCOL_VERSION + 1,
+            },
+            Request::ListUnits,
+        ],
+    );
+    assert!(
+        matches!(
+            answers.as_slice(),
+            [Response::Hello { version, .. }] if *version == PROTOCOL_VERSION
+        ),
+        "{answers:?}"
+    );
+
+    // The same version goes on as usual.
+    let answers = raw_exchange(
+        &endpoint,
+        &[
+            Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            Request::ListMachines,
+        ],
+    );
+    assert!(
+        matches!(answers.as_slice(), [Response::Hello { .. }, Response::Machines(ms)] if ms.len() == 1),
+        "{answers:?}"
+    );
+    drop(member);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn live_why_explains_from_the_agents_own_placement_view() {
+    let (base, member) = one_member("view");
+    let endpoint = format!("unix://{}", member.endpoint().0.display());
+    let file = base.join("web.service");
+    std::fs::write(&file, "[Service]\nExecStart=/bin/sleep 1000\n").expect("write");
+    let (code, out, err) = run_cli(&[
+        "--endpoint",
+        &endpoint,
+        "start",
+        &file.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "stdout {out} stderr {err}");
+
+    // The view is the node's: its members with metadata, what runs, the units and texts.
+    let mut c = Client::connect(&member.endpoint()).expect("connect");
+    let Ok(Response::View(view)) = c.call(&Request::PlacementView) else {
+        panic!("no view");
+    };
+    assert_eq!(view.members, vec![(machine_id(1), "n=1".to_string())]);
+    assert_eq!(
+        view.running,
+        vec![("web.service".to_string(), vec![machine_id(1)])]
+    );
+    assert_eq!(view.units.len(), 1);
+    assert_eq!(view.units[0].name, "web.service");
+    assert_eq!(
+        view.units[0].text.as_deref(),
+        Some("[Service]\nExecStart=/bin/sleep 1000\n")
+    );
+
+    // `why` and `plan` against the live cluster read that view.
+    let (code, out, err) = run_cli(&["--endpoint", &endpoint, "why", "-l", "web.service"]);
+    assert_eq!(code, 0, "stdout {out} stderr {err}");
+    assert_eq!(
+        out,
+        format!(
+            "web.service: placed on {id}\nMACHINE{pad}  METADATA  VERDICT\n{id}  n=1       chosen\n",
+            id = machine_id(1),
+            pad = " ".repeat(32 - "MACHINE".len())
+        )
+    );
+    let other = base.join("db.service");
+    std::fs::write(
+        &other,
+        "[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineMetadata=n=2\n",
+    )
+    .expect("write");
+    let (code, out, _) = run_cli(&[
+        "--endpoint",
+        &endpoint,
+        "plan",
+        &other.display().to_string(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("web.service  10000000..."), "{out}");
+    assert!(out.contains("db.service   -"), "{out}");
+    drop(member);
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -18,7 +18,7 @@ pub const DEFAULT_BIND: &str = "0.0.0.0:4774";
 pub const DEFAULT_CONFIG: &str = "/etc/shoal/shoal.conf";
 pub const DEFAULT_KEY_FILE: &str = "/etc/shoal/cluster.key";
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/shoal";
-pub const DEFAULT_SOCKET: &str = "/run/shoal/shoal.sock";
+pub use crate::control::client::DEFAULT_SOCKET;
 pub const DEFAULT_MACHINE_ID_FILE: &str = "/etc/machine-id";
 
 /// The keys the config file, the environment (`SHOAL_` + upper case) and the flags

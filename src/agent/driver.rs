@@ -19,6 +19,7 @@ use super::executor::Order;
 use super::{persist, tools, views};
 use crate::catalog::{Desired, Status};
 use crate::control::protocol::PROTOCOL_VERSION;
+use crate::control::protocol::{PlacementView, ViewUnit};
 use crate::control::{Request, Response};
 use crate::node::{Action, Command, Node, NodeEvent, Query, RemoteEvent};
 use crate::time::Millis;
@@ -205,13 +206,14 @@ impl Driver {
     fn control(&mut self, req: Request, reply: Sender<Response>) -> Option<Response> {
         let now = self.now();
         let command = match req {
-            Request::Hello => {
+            Request::Hello { .. } => {
                 return Some(Response::Hello {
                     version: PROTOCOL_VERSION,
                     machine: self.node.machine_id().to_string(),
                 })
             }
             Request::ListUnits => return Some(Response::Units(views::units(&self.node))),
+            Request::PlacementView => return Some(Response::View(placement_view(&self.node))),
             Request::ListMachines => return Some(Response::Machines(views::machines(&self.node))),
             Request::Cat { name } => return Some(self.cat(&name)),
             Request::Status { name } => return self.query(Query::Status { unit: name }, reply),
@@ -258,7 +260,7 @@ impl Driver {
 
     fn query(&mut self, query: Query, reply: Sender<Response>) -> Option<Response> {
         let unit = query.unit().to_string();
-        let Some(holder) = views::holder(&self.node, &unit) else {
+        let Some(holder) = self.node.answerer(&unit) else {
             return Some(Response::Error(format!(
                 "unit {unit} runs nowhere (is it known and loaded? see `shoal list-units`)"
             )));
@@ -297,6 +299,32 @@ fn run_tool_then<T: Send + 'static>(
         let _ = to.send(wrap(code, text)).await;
     })
     .detach();
+}
+
+/// The node's placement view in the control protocol's terms.
+fn placement_view(node: &Node) -> PlacementView {
+    let view = node.placement_view();
+    PlacementView {
+        members: view
+            .members
+            .into_iter()
+            .map(|m| (m.id.0, m.metadata.to_string()))
+            .collect(),
+        running: view
+            .running
+            .into_iter()
+            .map(|(unit, on)| (unit, on.into_iter().map(|m| m.0).collect()))
+            .collect(),
+        units: view
+            .units
+            .into_iter()
+            .map(|u| ViewUnit {
+                name: u.name,
+                seq: u.seq,
+                text: u.text,
+            })
+            .collect(),
+    }
 }
 
 /// A command for the log, without the unit's text.

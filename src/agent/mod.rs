@@ -22,8 +22,7 @@ pub mod tools;
 mod views;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::UdpSocket;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
@@ -38,58 +37,6 @@ pub use driver::Input;
 use crate::node::NodeConfig;
 use crate::systemd::Systemd;
 use crate::wire::{KeyRing, MAX_DATAGRAM_BYTES};
-
-pub const AGENT_HELP: &str = "\
-shoal agent: run this member of the cluster
-
-USAGE:
-    shoal agent [OPTIONS]
-
-Settings come from flags, then SHOAL_* environment variables, then the config
-file, then the defaults. The config file has one `key = value` a line and `#`
-comments; its keys are the flags' names with underscores (fleet's names).
-
-OPTIONS (config key / environment variable):
-    --bind IP:PORT          bind / SHOAL_BIND: UDP address to gossip on
-                            [default: 0.0.0.0:4774; 4774 is shoal's port]
-    --peers IP:PORT,...     peers / SHOAL_PEERS: members to join through (this
-                            member may be among them)
-    --metadata k=v,...      metadata / SHOAL_METADATA: fleet metadata for
-                            MachineMetadata= [default: none]
-    --public-ip IP          public_ip / SHOAL_PUBLIC_IP: the address others reach
-                            this member at (with bind's port) [default: bind's IP;
-                            required when bind is 0.0.0.0]
-    --key-file PATH         key_file / SHOAL_KEY_FILE: cluster keys, base64, one a
-                            line, the first one sends [default: /etc/shoal/cluster.key]
-    --data-dir DIR          data_dir / SHOAL_DATA_DIR: desired-state snapshot
-                            [default: /var/lib/shoal]
-    --machine-id-file PATH  machine_id_file / SHOAL_MACHINE_ID_FILE [default: /etc/machine-id]
-    --socket PATH           socket / SHOAL_SOCKET: control socket, root only
-                            [default: /run/shoal/shoal.sock]
-    --config PATH           config file [default: /etc/shoal/shoal.conf; may be missing]
-
-Logs go to stderr (SHOAL_LOG=debug for more); under systemd they reach the journal.
-
-EXAMPLE:
-    shoal keygen > /etc/shoal/cluster.key
-    shoal agent --bind 10.77.0.1:4774 --peers 10.77.0.1:4774,10.77.0.2:4774 \\
-        --metadata region=us-east,disk=ssd
-";
-
-pub const KEYGEN_HELP: &str = "\
-shoal keygen: print a new random cluster key (base64 of 32 bytes)
-
-USAGE:
-    shoal keygen
-
-Put it in every member's key file (/etc/shoal/cluster.key, mode 0600). To
-rotate: add the new key as a second line everywhere, then move it to the first
-line everywhere (the first line is the key members send with), then remove the
-old one.
-
-EXAMPLE:
-    (umask 077; shoal keygen > /etc/shoal/cluster.key)
-";
 
 /// Everything an agent runs with.
 pub struct Agent {
@@ -194,36 +141,51 @@ pub fn run(agent: Agent) -> Result<(), String> {
     r
 }
 
-fn setup(
-    agent: Agent,
-    tx: Sender<Input>,
-    rx: rt::channel::Receiver<Input>,
-) -> Result<(Driver, Vec<rt::Task<()>>), String> {
-    let Agent {
-        settings: s,
-        machine_id,
-        keys,
-        mut systemd,
-        tools,
-    } = agent;
-    std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
-    let origin = Instant::now();
-    let mut cfg = NodeConfig::new(&machine_id, s.advertise, keys, random_seed()?);
+/// The node's settings from the agent's.
+fn node_config(s: &Settings, machine_id: &str, keys: KeyRing) -> Result<NodeConfig, String> {
+    let mut cfg = NodeConfig::new(machine_id, s.advertise, keys, random_seed()?);
     cfg.metadata = s.metadata.clone();
     cfg.peers = s.peers.clone();
     let mut members: Vec<_> = s.peers.iter().chain([&s.advertise]).collect();
     crate::sort::sort(&mut members);
     members.dedup();
     cfg.cluster_size = members.len().max(1) as u32;
-    let udp = UdpSocket::bind(s.bind).map_err(|e| format!("bind {}: {e}", s.bind))?;
-    let socket = Arc::new(Async::new(udp).map_err(|e| format!("bind {}: {e}", s.bind))?);
-    let listener = server::bind(&s.socket)?;
+    Ok(cfg)
+}
 
-    let owned = executor::owned(systemd.as_ref());
-    let mut node = persist::restore(cfg, crate::time::Millis(0), &s.data_dir, &owned);
+/// Feeds every datagram that fits to the loop, until the loop's inbox closes.
+async fn receive_datagrams(udp: Arc<Async<UdpSocket>>, tx: Sender<Input>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
+    loop {
+        match udp.recv_from(&mut buf).await {
+            Ok((n, from)) if n <= MAX_DATAGRAM_BYTES => {
+                if tx
+                    .send(Input::Datagram(from, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                log::debug!("udp receive: {e}");
+                rt::Timer::after(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Tells the node what already runs before it acts (a restarted agent adopts its
+/// units) and what it had and no longer has; returns the adopted units to watch.
+fn adopt(
+    node: &mut crate::node::Node,
+    systemd: &mut dyn Systemd,
+    owned: &std::collections::BTreeSet<String>,
+    now: crate::time::Millis,
+) -> Vec<String> {
     // Adopt what already runs before acting: the node learns the states first.
-    let adopted = executor::initial_reports(systemd.as_mut(), &owned);
-    let now = crate::time::Millis(origin.elapsed().as_millis() as u64);
+    let adopted = executor::initial_reports(systemd, owned);
     for (unit, status) in &adopted {
         log::info!(
             "adopting {unit} ({})",
@@ -245,14 +207,38 @@ fn setup(
         log::info!("{unit}: no longer on this member since it went down");
         node.handle_systemd_report(now, &unit, None);
     }
+    adopted.into_iter().map(|(u, _)| u).collect()
+}
+
+fn setup(
+    agent: Agent,
+    tx: Sender<Input>,
+    rx: rt::channel::Receiver<Input>,
+) -> Result<(Driver, Vec<rt::Task<()>>), String> {
+    let Agent {
+        settings: s,
+        machine_id,
+        keys,
+        mut systemd,
+        tools,
+    } = agent;
+    std::fs::create_dir_all(&s.data_dir).map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
+    let origin = Instant::now();
+    let cfg = node_config(&s, &machine_id, keys)?;
+    let udp = UdpSocket::bind(s.bind).map_err(|e| format!("bind {}: {e}", s.bind))?;
+    let socket = Arc::new(Async::new(udp).map_err(|e| format!("bind {}: {e}", s.bind))?);
+    let listener = server::bind(&s.socket)?;
+
+    let owned = executor::owned(systemd.as_ref());
+    let mut node = persist::restore(cfg, crate::time::Millis(0), &s.data_dir, &owned);
+    let now = crate::time::Millis(origin.elapsed().as_millis() as u64);
+    let adopted = adopt(&mut node, systemd.as_mut(), &owned, now);
     // Saved before anything is sent: the restored boot number is now used up, so a
     // crash a moment from now cannot make the next start reuse it (and with it
     // report versions the others already hold, which they would then ignore).
     persist::save(&node, &s.data_dir);
     let (orders, orders_rx) = mpsc::channel();
-    let _ = orders.send(executor::Order::Watch(
-        adopted.into_iter().map(|(u, _)| u).collect(),
-    ));
+    let _ = orders.send(executor::Order::Watch(adopted));
     let exec_tx = tx.clone();
     std::thread::Builder::new()
         .name("shoal-systemd".into())
@@ -263,31 +249,10 @@ fn setup(
         })
         .map_err(|e| e.to_string())?;
 
-    let mut tasks = Vec::new();
-    let udp_tx = tx.clone();
-    let udp = socket.clone();
-    tasks.push(rt::spawn(async move {
-        let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
-        loop {
-            match udp.recv_from(&mut buf).await {
-                Ok((n, from)) if n <= MAX_DATAGRAM_BYTES => {
-                    if udp_tx
-                        .send(Input::Datagram(from, buf[..n].to_vec()))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    log::debug!("udp receive: {e}");
-                    rt::Timer::after(std::time::Duration::from_millis(10)).await;
-                }
-            }
-        }
-    }));
-    tasks.push(rt::spawn(server::serve(listener, tx.clone())));
+    let tasks = vec![
+        rt::spawn(receive_datagrams(socket.clone(), tx.clone())),
+        rt::spawn(server::serve(listener, tx.clone())),
+    ];
 
     log::info!(
         "shoal {} member {machine_id} at {} (bind {}), peers {:?}, metadata {:?}",
@@ -318,60 +283,4 @@ fn setup(
         next_save: Instant::now() + driver::SAVE_PERIOD,
     };
     Ok((driver, tasks))
-}
-
-/// `shoal agent ARGS`: exit status 0 after a graceful leave, 2 for bad settings, 1 otherwise.
-pub fn main(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let flags = match config::parse_flags(args) {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = writeln!(err, "shoal agent: {e}\n\n{AGENT_HELP}");
-            return crate::cli::EXIT_BAD_INPUT;
-        }
-    };
-    if flags.help {
-        let _ = write!(out, "{AGENT_HELP}");
-        return crate::cli::EXIT_OK;
-    }
-    let env: BTreeMap<String, String> = crate::btree::map(std::env::vars());
-    let prepared = Settings::load(&flags, &env).and_then(|settings| {
-        let machine_id = config::read_machine_id(&settings.machine_id_file)?;
-        let keys = config::read_keys(&settings.key_file)?;
-        Ok(Agent {
-            settings,
-            machine_id,
-            keys,
-            systemd: Box::new(crate::systemd::Systemctl::default()),
-            tools: tools::Tools::default(),
-        })
-    });
-    let agent = match prepared {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "shoal agent: {e}");
-            return crate::cli::EXIT_BAD_INPUT;
-        }
-    };
-    logger::init();
-    match run(agent) {
-        Ok(()) => crate::cli::EXIT_OK,
-        Err(e) => {
-            log::error!("{e}");
-            crate::cli::EXIT_UNMET
-        }
-    }
-}
-
-/// `shoal keygen`: a new key on stdout.
-pub fn keygen(out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match random_seed() {
-        Ok(bytes) => {
-            let _ = writeln!(out, "{}", base64::encode(&bytes));
-            crate::cli::EXIT_OK
-        }
-        Err(e) => {
-            let _ = writeln!(err, "shoal keygen: {e}");
-            crate::cli::EXIT_UNMET
-        }
-    }
 }

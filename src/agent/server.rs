@@ -2,7 +2,10 @@
 //!
 //! Each request goes to the event loop with a reply channel; the connection waits
 //! for the answer and writes it back. Bad frames close the connection (the client
-//! sees why); nothing a client sends can panic or block the agent.
+//! sees why); nothing a client sends can panic or block the agent. Every connection
+//! starts with the client's `Hello`: a first request of any other kind (a client from
+//! before protocol version 3) is refused with one line saying so, and a `Hello` of
+//! another version is answered with ours, then the connection is closed.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -15,7 +18,7 @@ use super::rt::io::{AsyncReadExt, AsyncWriteExt};
 use super::rt::Async;
 
 use super::driver::Input;
-use crate::control::protocol::{self, FrameError, Request, Response};
+use crate::control::protocol::{self, FrameError, Request, Response, PROTOCOL_VERSION};
 
 /// A connection idle this long between requests is closed.
 const IDLE: Duration = Duration::from_secs(60);
@@ -96,6 +99,7 @@ async fn with_timeout<T>(d: Duration, f: impl std::future::Future<Output = T>) -
 }
 
 async fn connection(mut s: Async<UnixStream>, tx: Sender<Input>) -> Result<(), String> {
+    let mut greeted = false;
     loop {
         let req = match with_timeout(IDLE, read_request(&mut s)).await {
             None | Some(Err(FrameError::Closed)) => return Ok(()),
@@ -108,6 +112,19 @@ async fn connection(mut s: Async<UnixStream>, tx: Sender<Input>) -> Result<(), S
             }
             Some(Ok(r)) => r,
         };
+        // Versions that differ end the connection once both sides know.
+        let mut close = false;
+        if !greeted {
+            let Request::Hello { version } = req else {
+                let answer = Response::Error(protocol::older_client());
+                if let Ok(frame) = protocol::encode(&answer) {
+                    let _ = s.write_all(&frame).await;
+                }
+                return Err("a request before hello".into());
+            };
+            greeted = true;
+            close = version != PROTOCOL_VERSION;
+        }
         let (reply_tx, reply_rx) = rt::channel::bounded(1);
         if tx.send(Input::Control(req, reply_tx)).await.is_err() {
             return Err("agent stopping".into());
@@ -121,5 +138,8 @@ async fn connection(mut s: Async<UnixStream>, tx: Sender<Input>) -> Result<(), S
             protocol::encode(&Response::Error(format!("answer: {e}"))).unwrap_or_default()
         });
         s.write_all(&frame).await.map_err(|e| e.to_string())?;
+        if close {
+            return Err("the client speaks another protocol version".into());
+        }
     }
 }

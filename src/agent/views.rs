@@ -4,7 +4,6 @@ use crate::catalog::Desired;
 use crate::control::{MachineInfo, UnitInfo, UnitRun};
 use crate::node::Node;
 use crate::schedule::Decision;
-use crate::states::ActiveState;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -71,19 +70,4 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
         });
     }
     out
-}
-
-/// Where a unit's `status`/`journal` must run: the member running it (or where it
-/// failed: its journal says why), else the one placement gives it.
-pub fn holder(node: &Node, unit: &str) -> Option<String> {
-    let u = units(node).into_iter().find(|u| u.name == unit)?;
-    u.runs
-        .iter()
-        .find(|r| {
-            let state = ActiveState::parse(r.active.as_str());
-            state.is_running() || state == ActiveState::Failed
-        })
-        .map(|r| r.machine.clone())
-        .or_else(|| u.machines.first().cloned())
-        .or_else(|| u.runs.first().map(|r| r.machine.clone()))
 }

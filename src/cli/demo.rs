@@ -10,19 +10,6 @@ use super::EXIT_OK;
 use crate::schedule::{explain, place, Decision, Job, MachineId, Member, Metadata, Running};
 use crate::unit::parse_unit;
 
-pub const DEMO_HELP: &str = "\
-shoal demo: the fleet chapter's scenarios, placed offline
-
-USAGE:
-    shoal demo
-
-Places the unit files of deploy/examples/ (built into the binary) on the
-chapter's three members, scenario by scenario, then loses a member. No files,
-root or cluster needed. Try the same with your own files:
-
-    shoal plan --machines deploy/examples/machines.txt deploy/examples/*.service
-";
-
 const MACHINES: &str = include_str!("../../deploy/examples/machines.txt");
 const EXAMPLE_01: &str = include_str!("../../deploy/examples/example_01.service");
 const EXAMPLE_02: &str = include_str!("../../deploy/examples/example_02.service");

@@ -1,150 +1,206 @@
-//! The command line: argument parsing, help, and dispatch to each command.
+//! The command line: parse once ([`command`]), then run the typed command.
 //!
 //! Architecture invariant: commands write to the given streams and return an exit
-//! status (0 ok, 1 something could not be placed or done, 2 bad input); nothing
-//! here calls `process::exit`, so tests run commands in-process.
+//! status ([`exit`]: 0 ok, 1 something could not be placed or done, 2 bad input);
+//! nothing here calls `process::exit`, so tests run commands in-process. Commands
+//! that talk to the agent go through its control socket only; every call has a
+//! timeout and every wait a bound.
 
+mod agent_cmd;
+pub mod command;
 mod demo;
+pub mod exit;
+mod help;
 mod input;
+mod lists;
+mod logs;
 mod offline;
-mod online;
 mod output;
+mod session;
+mod units;
+mod wait;
 
 use std::ffi::OsString;
 use std::io::Write;
 
+use command::{ClientCommand, Invocation, Usage};
+pub use exit::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 pub use input::{load_machines, load_running, load_units, InputError};
-
-/// Exit status: everything asked for was done.
-pub const EXIT_OK: i32 = 0;
-/// Exit status: the input was fine but something could not be placed or done.
-pub const EXIT_UNMET: i32 = 1;
-/// Exit status: bad input (arguments, files); nothing was changed.
-pub const EXIT_BAD_INPUT: i32 = 2;
-
-const HELP: &str = "\
-shoal: fleet's unit scheduling for bare-metal clusters, with no etcd and no leader
-
-USAGE:
-    shoal [--endpoint unix:///run/shoal/shoal.sock] <COMMAND> [OPTIONS]
-
-MEMBER:
-    agent            Run this member (see `shoal agent --help`)
-    keygen           Print a new cluster key
-
-CLUSTER COMMANDS (fleetctl's names; talk to the local agent's socket):
-    submit           Make units known (desired state inactive)
-    load             Place units and install their files
-    start            Place units and start them; waits until they are active
-    stop             Stop units (still placed)
-    unload           Stop units and remove their files (still known)
-    destroy          Forget units everywhere
-    list-units       UNIT MACHINE ACTIVE SUB
-    list-unit-files  UNIT HASH DSTATE STATE TARGET
-    list-machines    MACHINE IP METADATA
-    cat              Print a unit's file
-    status           systemctl status, on the member that holds the unit
-    journal          The unit's journal, from the member that holds it
-
-PLACEMENT (with --machines: offline; without: against the live cluster):
-    plan             Show where units would run
-    why              Explain, member by member, where one unit can and cannot run
-    demo             The fleet chapter's scenarios, placed offline (no files needed)
-
-OTHER:
-    help [COMMAND]   Show help for a command (also COMMAND --help)
-    version          Print the version
-
-GLOBAL OPTIONS:
-    --endpoint URL   The agent's control socket [default: unix:///run/shoal/shoal.sock;
-                     also SHOAL_ENDPOINT]
-
-Unit files use fleet's [X-Fleet] keys: MachineID, MachineOf, MachineMetadata,
-Conflicts, Global, Replaces.
-
-EXAMPLE:
-    shoal start deploy/examples/hello.service && shoal list-units
-";
+use session::Fail;
+use units::Lower;
 
 /// Runs the command line `args` (without the program name).
 pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let mut args = args.into_iter().peekable();
-    let mut endpoint_text = std::env::var("SHOAL_ENDPOINT").ok();
-    while let Some(a) = args.peek().map(|a| a.to_string_lossy().into_owned()) {
-        if a == "--endpoint" {
-            args.next();
-            endpoint_text = args.next().map(|v| v.to_string_lossy().into_owned());
-            if endpoint_text.is_none() {
-                let _ = writeln!(err, "shoal: --endpoint needs a value");
-                return EXIT_BAD_INPUT;
-            }
-        } else if let Some(v) = a.strip_prefix("--endpoint=") {
-            endpoint_text = Some(v.to_string());
-            args.next();
-        } else {
-            break;
-        }
-    }
-    let endpoint = match endpoint_text
-        .as_deref()
-        .map(crate::control::Endpoint::parse)
-    {
-        None => crate::control::Endpoint::default(),
-        Some(Ok(e)) => e,
-        Some(Err(e)) => {
-            let _ = writeln!(err, "shoal: {e}");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let Some(command) = args.next() else {
-        let _ = write!(err, "{HELP}");
-        return EXIT_BAD_INPUT;
-    };
-    let rest: Vec<OsString> = args.collect();
-    let command = command.to_string_lossy().into_owned();
-    let wants_help = rest.iter().any(|a| a == "--help" || a == "-h");
-    if wants_help && command != "agent" {
-        return help(Some(command), out, err);
-    }
-    if let Some(code) = online::run(&command, rest.clone(), &endpoint, out, err) {
-        return code;
-    }
-    match command.as_str() {
-        "agent" => crate::agent::main(rest, out, err),
-        "keygen" => crate::agent::keygen(out, err),
-        "plan" => offline::plan(rest, &endpoint, out, err),
-        "why" => offline::why(rest, &endpoint, out, err),
-        "demo" => demo::demo(out),
-        "help" | "--help" | "-h" => help(
-            rest.first().map(|s| s.to_string_lossy().into_owned()),
-            out,
-            err,
-        ),
-        "version" | "--version" | "-V" => {
-            let _ = writeln!(out, "shoal {}", env!("CARGO_PKG_VERSION"));
-            EXIT_OK
-        }
-        other => {
-            let _ = writeln!(err, "shoal: unknown command {other:?}\n\n{HELP}");
+    match command::parse(args, std::env::var("SHOAL_ENDPOINT").ok()) {
+        Ok(invocation) => execute(invocation, out, err),
+        Err(Usage(text)) => {
+            let _ = write!(err, "{text}");
             EXIT_BAD_INPUT
         }
     }
 }
 
-fn help(topic: Option<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let text = match topic.as_deref() {
-        None => HELP,
-        Some("plan") => offline::PLAN_HELP,
-        Some("why") => offline::WHY_HELP,
-        Some("agent") => crate::agent::AGENT_HELP,
-        Some("keygen") => crate::agent::KEYGEN_HELP,
-        Some(c) if online::help_of(c).is_some() => online::help_of(c).unwrap_or(HELP),
-        Some("demo") => demo::DEMO_HELP,
-        Some(other) => {
-            let _ = writeln!(err, "shoal: no help for {other:?}\n\n{HELP}");
-            return EXIT_BAD_INPUT;
+fn execute(invocation: Invocation, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let Invocation { endpoint, command } = invocation;
+    match command {
+        ClientCommand::Help(text) => {
+            let _ = write!(out, "{text}");
+            EXIT_OK
         }
-    };
-    let _ = write!(out, "{text}");
-    EXIT_OK
+        ClientCommand::Version => {
+            let _ = writeln!(out, "shoal {}", env!("CARGO_PKG_VERSION"));
+            EXIT_OK
+        }
+        ClientCommand::Agent(args) => agent_cmd::main(args, out, err),
+        ClientCommand::Keygen => agent_cmd::keygen(out, err),
+        ClientCommand::Demo => demo::demo(out),
+        ClientCommand::Plan(args) => offline::plan(&args, &endpoint, out, err),
+        ClientCommand::Why { unit, args } => offline::why(&unit, &args, &endpoint, out, err),
+        online => {
+            let name = online.name();
+            match ask_agent(online, &endpoint, out, err) {
+                Ok(code) => code,
+                Err(Fail(code, message)) => {
+                    let _ = writeln!(err, "shoal {name}: {message}");
+                    code
+                }
+            }
+        }
+    }
+}
+
+/// Runs a command that talks to the agent (fleetctl's commands).
+fn ask_agent(
+    command: ClientCommand,
+    endpoint: &crate::control::Endpoint,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, Fail> {
+    match command {
+        ClientCommand::Submit { files } => units::submit(endpoint, &files, err),
+        ClientCommand::Load { units, wait } => {
+            units::load_or_start(endpoint, &units, false, &wait, out, err)
+        }
+        ClientCommand::Start { units, wait } => {
+            units::load_or_start(endpoint, &units, true, &wait, out, err)
+        }
+        ClientCommand::Stop { units, wait } => {
+            units::lower(endpoint, &units, Lower::Stop, Some(&wait), out, err)
+        }
+        ClientCommand::Unload { units } => {
+            units::lower(endpoint, &units, Lower::Unload, None, out, err)
+        }
+        ClientCommand::Destroy { units } => {
+            units::lower(endpoint, &units, Lower::Destroy, None, out, err)
+        }
+        ClientCommand::ListUnits(o) => lists::list_units(endpoint, &o, out, err),
+        ClientCommand::ListUnitFiles(o) => lists::list_unit_files(endpoint, &o, out),
+        ClientCommand::ListMachines(o) => lists::list_machines(endpoint, &o, out),
+        ClientCommand::Cat { unit } => lists::cat(endpoint, &unit, out),
+        ClientCommand::Status { units } => logs::status_or_journal(endpoint, &units, None, out),
+        ClientCommand::Journal { units, lines } => {
+            logs::status_or_journal(endpoint, &units, Some(lines), out)
+        }
+        ClientCommand::Follow { unit, lines } => {
+            let mut s = session::Session::open(endpoint)?;
+            logs::follow(&mut s, &unit, lines, out, err)
+        }
+        other => Err(Fail(
+            EXIT_BAD_INPUT,
+            format!("{} does not talk to the agent", other.name()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_help_with_an_example() {
+        let commands = [
+            "submit",
+            "load",
+            "start",
+            "stop",
+            "unload",
+            "destroy",
+            "list-units",
+            "list-unit-files",
+            "list-machines",
+            "cat",
+            "status",
+            "journal",
+            "plan",
+            "why",
+            "agent",
+            "keygen",
+        ];
+        for c in commands {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let args = vec![OsString::from(c), OsString::from("--help")];
+            assert_eq!(crate::cli::run(args, &mut out, &mut err), EXIT_OK, "{c}");
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.starts_with(&format!("shoal {c}: ")), "{c}: {text}");
+            assert!(text.contains("EXAMPLE"), "{c} has no example");
+        }
+    }
+
+    #[test]
+    fn an_unreachable_agent_is_an_error_not_a_hang() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let args = ["--endpoint", "unix:///nonexistent/shoal.sock", "list-units"];
+        let code = crate::cli::run(
+            args.iter().map(OsString::from).collect(),
+            &mut out,
+            &mut err,
+        );
+        assert_eq!(code, EXIT_UNMET);
+        assert!(String::from_utf8(err)
+            .unwrap()
+            .contains("cannot reach the shoal agent"));
+    }
+
+    /// An agent of another protocol version makes any command fail with one line.
+    #[test]
+    fn a_version_mismatch_is_one_line_and_exit_status_1() {
+        use crate::control::protocol::{self, Request, Response, PROTOCOL_VERSION};
+        let dir = std::env::temp_dir().join(format!("shoal-cli-version-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let agent = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let hello = protocol::read_frame::<Request>(&mut s).ok();
+            let answer = Response::Hello {
+                version: PROTOCOL_VERSION - 1,
+                machine: "m".into(),
+            };
+            std::io::Write::write_all(&mut s, &protocol::encode(&answer).unwrap()).unwrap();
+            hello
+        });
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let args = ["--endpoint", path.to_str().unwrap(), "list-units"];
+        let code = run(
+            args.iter().map(OsString::from).collect(),
+            &mut out,
+            &mut err,
+        );
+        assert_eq!(
+            agent.join().unwrap(),
+            Some(Request::Hello {
+                version: PROTOCOL_VERSION
+            })
+        );
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!(code, EXIT_UNMET);
+        assert!(out.is_empty());
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("shoal list-units: this shoal speaks control protocol version"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -3,103 +3,15 @@
 //! Architecture invariant: reads only the files named on the command line and
 //! calls the same `schedule::place` the agents run.
 
-use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 
+use super::command::PlacementArgs;
+use super::exit::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 use super::input::{load_machines, load_running, load_units, InputError};
 use super::output::{json_string, Table};
-use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 use crate::control::{Client, Endpoint, Request, Response};
 use crate::schedule::{explain, place, Decision, Job, MachineId, Member, Metadata, Running};
-use crate::states::ActiveState;
 use crate::unit::{parse_unit, Unit};
-
-pub const PLAN_HELP: &str = "\
-shoal plan: show where units would run, without a cluster
-
-USAGE:
-    shoal plan --machines FILE [--running FILE] [--json] [-l] UNITFILE...
-    shoal plan [--json] [-l] [UNITFILE...]      (against the live cluster)
-
-Without --machines, plan asks the local agent for the live members, what runs
-where and the cluster's placed units, and adds UNITFILE... after them: what
-would happen if they were started now.
-
-Units are started in the order given, as `fleetctl start a b c` does. A path
-such as dir/common@2.service that does not exist is made from the template
-dir/common@.service, as fleetctl does.
-
-OPTIONS:
-    --machines FILE   The members, one a line: `ID [key=value,...]`; # comments
-    --running FILE    What runs where now, one `UNIT MACHINE` a line; a unit
-                      stays on its member while that member still satisfies it
-                      (a member missing from --machines is a lost member)
-    --json            Print {\"units\":[{\"name\",\"machines\",\"reason\"}]}
-    -l, --full        Print full machine ids
-
-EXIT STATUS:
-    0 every unit is placed, 1 some unit cannot be placed, 2 bad input
-
-EXAMPLE:
-    shoal plan --machines deploy/examples/machines.txt \\
-        deploy/examples/example_02.service deploy/examples/common@1.service
-";
-
-pub const WHY_HELP: &str = "\
-shoal why: explain, member by member, where one unit can and cannot run
-
-USAGE:
-    shoal why UNIT --machines FILE [--running FILE] [-l] UNITFILE...
-    shoal why UNIT [-l] [UNITFILE...]           (against the live cluster)
-
-UNITFILE... are all the units started, in order (UNIT among them), as for
-`shoal plan`. For each member, why prints `chosen`, `eligible` or the first
-constraint that rules the member out.
-
-EXIT STATUS:
-    0 the unit is placed, 1 it cannot be placed, 2 bad input
-
-EXAMPLE:
-    shoal why db.service                 # a unit of the live cluster
-    shoal why web.service --machines deploy/examples/machines.txt web.service
-";
-
-/// What `plan` and `why` read from their arguments.
-struct OfflineArgs {
-    machines: Option<PathBuf>,
-    running: Option<PathBuf>,
-    json: bool,
-    full: bool,
-    positional: Vec<String>,
-}
-
-fn parse_args(args: Vec<OsString>) -> Result<OfflineArgs, String> {
-    use lexopt::prelude::*;
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut parsed = OfflineArgs {
-        machines: None,
-        running: None,
-        json: false,
-        full: false,
-        positional: Vec::new(),
-    };
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        match arg {
-            Long("machines") => {
-                parsed.machines = Some(parser.value().map_err(|e| e.to_string())?.into())
-            }
-            Long("running") => {
-                parsed.running = Some(parser.value().map_err(|e| e.to_string())?.into())
-            }
-            Long("json") => parsed.json = true,
-            Short('l') | Long("full") => parsed.full = true,
-            Value(v) => parsed.positional.push(v.to_string_lossy().into_owned()),
-            other => return Err(other.unexpected().to_string()),
-        }
-    }
-    Ok(parsed)
-}
 
 /// The loaded inputs of an offline command.
 struct World {
@@ -122,17 +34,9 @@ impl World {
     }
 }
 
-/// Checks that the arguments name what every offline command needs (against the live
-/// cluster, the cluster's own units are enough).
-fn check_required(args: &OfflineArgs, unit_files: &[String]) -> Result<(), String> {
-    if args.machines.is_some() && unit_files.is_empty() {
-        return Err("no unit files given".into());
-    }
-    Ok(())
-}
-
-/// The live cluster's members, what runs where, and its placed units in start order,
-/// followed by `unit_files` (which replace cluster units of the same name).
+/// The live cluster as the local agent places it (its members, what runs where by its
+/// reckoning, its units in start order), followed by `unit_files` (which replace
+/// cluster units of the same name): `why` explains what the member decided from.
 fn live_world(
     endpoint: &Endpoint,
     unit_files: &[String],
@@ -144,46 +48,37 @@ fn live_world(
             "without --machines FILE, the live cluster is asked: {e}"
         ))
     })?;
-    let mut call = |req: Request| match client.call(&req) {
-        Ok(Response::Error(e)) | Err(e) => Err((EXIT_UNMET, e)),
-        Ok(r) => Ok(r),
+    let view = match client.call(&Request::PlacementView) {
+        Ok(Response::View(view)) => view,
+        Ok(Response::Error(e)) | Err(e) => return Err(fail(e)),
+        Ok(_) => return Err(fail("unexpected answer to the placement view".into())),
     };
-    let Response::Machines(machines) = call(Request::ListMachines)? else {
-        return Err(fail("unexpected answer to list-machines".into()));
-    };
-    let Response::Units(mut infos) = call(Request::ListUnits)? else {
-        return Err(fail("unexpected answer to list-units".into()));
-    };
-    let members = machines
+    let members = view
+        .members
         .iter()
-        .map(|m| Member {
-            id: MachineId(m.id.clone()),
-            metadata: Metadata::parse(&m.metadata).unwrap_or_default(),
+        .map(|(id, metadata)| Member {
+            id: MachineId(id.clone()),
+            metadata: Metadata::parse(metadata).unwrap_or_default(),
         })
         .collect();
-    let mut running = Running::new();
-    for u in &infos {
-        for r in &u.runs {
-            if ActiveState::parse(r.active.as_str()).is_running() {
-                running
-                    .entry(u.name.clone())
-                    .or_default()
-                    .insert(MachineId(r.machine.clone()));
-            }
-        }
-    }
+    let running: Running = crate::btree::map(
+        view.running
+            .into_iter()
+            .map(|(unit, on)| (unit, crate::btree::set(on.into_iter().map(MachineId)))),
+    );
     let given = load_units(unit_files).map_err(|e| (EXIT_BAD_INPUT, e.to_string()))?;
-    crate::sort::sort_by(&mut infos, |a, b| a.seq.cmp(&b.seq));
+    let mut cluster = view.units;
+    crate::sort::sort_by(&mut cluster, |a, b| a.seq.cmp(&b.seq));
     let mut units = Vec::new();
-    for u in infos.iter().filter(|u| u.dstate != "inactive") {
+    for u in cluster {
         if given.iter().any(|g| g.name.as_str() == u.name) {
             continue;
         }
-        let Response::Text(text) = call(Request::Cat {
-            name: u.name.clone(),
-        })?
-        else {
-            return Err(fail("unexpected answer to cat".into()));
+        let Some(text) = u.text else {
+            return Err(fail(format!(
+                "{}: the unit file has not reached this member yet",
+                u.name
+            )));
         };
         match parse_unit(&u.name, &u.name, &text) {
             Ok(unit) => units.push(unit),
@@ -201,7 +96,7 @@ fn live_world(
 }
 
 fn load(
-    args: &OfflineArgs,
+    args: &PlacementArgs,
     unit_files: &[String],
     endpoint: &Endpoint,
     err: &mut dyn Write,
@@ -213,7 +108,7 @@ fn load(
 }
 
 fn load_files(
-    args: &OfflineArgs,
+    args: &PlacementArgs,
     unit_files: &[String],
     err: &mut dyn Write,
 ) -> Result<World, InputError> {
@@ -253,25 +148,13 @@ fn load_files(
     })
 }
 
-fn usage_error(err: &mut dyn Write, message: &str, help: &str) -> i32 {
-    let _ = writeln!(err, "shoal: {message}\n\n{help}");
-    EXIT_BAD_INPUT
-}
-
 pub fn plan(
-    args: Vec<OsString>,
+    args: &PlacementArgs,
     endpoint: &Endpoint,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let args = match parse_args(args) {
-        Ok(args) => args,
-        Err(message) => return usage_error(err, &message, PLAN_HELP),
-    };
-    if let Err(message) = check_required(&args, &args.positional) {
-        return usage_error(err, &message, PLAN_HELP);
-    }
-    let world = match load(&args, &args.positional, endpoint, err) {
+    let world = match load(args, &args.unit_files, endpoint, err) {
         Ok(world) => world,
         Err((code, e)) => {
             let _ = writeln!(err, "shoal: {e}");
@@ -335,22 +218,13 @@ pub fn plan(
 }
 
 pub fn why(
-    args: Vec<OsString>,
+    unit: &str,
+    args: &PlacementArgs,
     endpoint: &Endpoint,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let args = match parse_args(args) {
-        Ok(args) => args,
-        Err(message) => return usage_error(err, &message, WHY_HELP),
-    };
-    let Some((unit, unit_files)) = args.positional.split_first() else {
-        return usage_error(err, "which unit? give UNIT before the unit files", WHY_HELP);
-    };
-    if let Err(message) = check_required(&args, unit_files) {
-        return usage_error(err, &message, WHY_HELP);
-    }
-    let world = match load(&args, unit_files, endpoint, err) {
+    let world = match load(args, &args.unit_files, endpoint, err) {
         Ok(world) => world,
         Err((code, e)) => {
             let _ = writeln!(err, "shoal: {e}");

@@ -11,6 +11,10 @@ use super::protocol::{self, Request, Response};
 /// commands on another member, hence not shorter).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Where the agent listens unless told otherwise (the agent's `socket` setting and
+/// the client's `--endpoint` both default to it).
+pub const DEFAULT_SOCKET: &str = "/run/shoal/shoal.sock";
+
 /// Where the agent listens: `unix:///run/shoal/shoal.sock` or a bare path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint(pub PathBuf);
@@ -32,7 +36,7 @@ impl Endpoint {
 
 impl Default for Endpoint {
     fn default() -> Endpoint {
-        Endpoint(PathBuf::from(crate::agent::config::DEFAULT_SOCKET))
+        Endpoint(PathBuf::from(DEFAULT_SOCKET))
     }
 }
 
@@ -51,12 +55,34 @@ impl Client {
                 endpoint.0.display()
             )
         })?;
-        let client = Client {
+        let mut client = Client {
             stream,
             endpoint: endpoint.clone(),
         };
         client.set_timeout(CALL_TIMEOUT)?;
+        client.hello()?;
         Ok(client)
+    }
+
+    /// The handshake every connection starts with: our version for the agent's. A
+    /// mismatch either way is one line that says so, not a misread answer later.
+    fn hello(&mut self) -> Result<(), String> {
+        let agent = self.url();
+        let version = protocol::PROTOCOL_VERSION;
+        match self.call(&Request::Hello { version })? {
+            Response::Hello { version: v, .. } if v == version => Ok(()),
+            Response::Hello { version: v, .. } => Err(protocol::version_mismatch(&agent, v)),
+            // An agent from before version 3 cannot read a `Hello` with a version.
+            Response::Error(e) if e.starts_with("bad request") => {
+                Err(protocol::older_agent(&agent))
+            }
+            Response::Error(e) => Err(format!("{agent}: {e}")),
+            other => Err(format!("{agent}: unexpected answer to hello: {other:?}")),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("unix://{}", self.endpoint.0.display())
     }
 
     /// Changes how long each following call may take.
@@ -69,7 +95,7 @@ impl Client {
 
     /// Sends `req` and waits for the answer.
     pub fn call(&mut self, req: &Request) -> Result<Response, String> {
-        let where_ = format!("unix://{}", self.endpoint.0.display());
+        let where_ = self.url();
         let frame = protocol::encode(req).map_err(|e| format!("request: {e}"))?;
         self.stream
             .write_all(&frame)
@@ -105,5 +131,66 @@ mod tests {
         );
         assert!(Endpoint::parse("http://x").is_err());
         assert!(Endpoint::parse("unix://rel").is_err());
+    }
+
+    /// A one-connection agent on a socket in a fresh directory that answers every
+    /// request with `answer`.
+    fn fake_agent(answer: Response) -> (Endpoint, std::thread::JoinHandle<Option<Request>>) {
+        let dir = std::env::temp_dir().join(format!(
+            "shoal-client-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let serve = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().ok()?;
+            let req = protocol::read_frame::<Request>(&mut s).ok();
+            let _ = s.write_all(&protocol::encode(&answer).unwrap());
+            req
+        });
+        (Endpoint(path), serve)
+    }
+
+    #[test]
+    fn a_client_names_both_versions_when_the_agent_speaks_another() {
+        let (endpoint, agent) = fake_agent(Response::Hello {
+            version: protocol::PROTOCOL_VERSION + 1,
+            machine: "m".into(),
+        });
+        let e = Client::connect(&endpoint).err().unwrap();
+        assert_eq!(
+            agent.join().unwrap(),
+            Some(Request::Hello {
+                version: protocol::PROTOCOL_VERSION
+            })
+        );
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.contains(&format!(
+                "speaks control protocol version {}",
+                protocol::PROTOCOL_VERSION
+            )) && e.contains(&format!(
+                "speaks version {}",
+                protocol::PROTOCOL_VERSION + 1
+            )),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(endpoint.0.parent().unwrap());
+    }
+
+    #[test]
+    fn a_client_says_so_when_an_older_agent_cannot_read_its_hello() {
+        // What a version-1 agent answers a `Hello` that carries a version.
+        let (endpoint, agent) = fake_agent(Response::Error(
+            "bad request: undecodable message: trailing bytes".into(),
+        ));
+        let e = Client::connect(&endpoint).err().unwrap();
+        agent.join().unwrap();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.contains("speaks an older control protocol"), "{e}");
+        let _ = std::fs::remove_dir_all(endpoint.0.parent().unwrap());
     }
 }

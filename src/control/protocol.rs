@@ -6,19 +6,28 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::catalog::Target;
 use crate::journal::Position;
+use crate::states::ActiveState;
 
 /// The largest frame either side sends or accepts: a full `list-units` of a large
 /// cluster, or a journal excerpt, fits well within it.
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
 /// Protocol version: a client and agent that disagree say so instead of misreading.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 1: the first. 2: `Follow` (`journal -f`). 3: the client's `Hello` carries its
+/// version and comes first on every connection; `PlacementView` (`why`, `plan`).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What a client asks the agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    /// The agent's protocol version and machine id.
-    Hello,
+    /// The first request on every connection: the client's protocol version. The agent
+    /// answers with its own (and its machine id) and, if they differ, closes. Stays
+    /// the first variant with this one field, so every version can read it.
+    Hello {
+        version: u32,
+    },
     Submit {
         name: String,
         text: String,
@@ -60,6 +69,9 @@ pub enum Request {
         name: String,
         from: Position,
     },
+    /// What this member places with: its members, who runs what (reports of the
+    /// members' current boots only) and the units to place. Answered with `View`.
+    PlacementView,
 }
 
 /// The agent's answer to one request.
@@ -81,6 +93,29 @@ pub enum Response {
         text: String,
         code: i32,
     },
+    View(PlacementView),
+}
+
+/// The inputs of the agent's own placement, so that `why` explains exactly what the
+/// member decided from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementView {
+    /// (machine id, metadata) of every member placement considers, by id.
+    pub members: Vec<(String, String)>,
+    /// Unit -> the members that run it, as placement counts them.
+    pub running: Vec<(String, Vec<String>)>,
+    /// The units to place (desired state loaded or launched), by name.
+    pub units: Vec<ViewUnit>,
+}
+
+/// One unit the agent places.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewUnit {
+    pub name: String,
+    /// Start order.
+    pub seq: u64,
+    /// The unit's file; `None` while it has not reached this member.
+    pub text: Option<String>,
 }
 
 /// One desired unit as this agent sees it.
@@ -89,8 +124,9 @@ pub struct UnitInfo {
     pub name: String,
     /// The text's content address, hex.
     pub hash: String,
-    /// The desired state: `inactive`, `loaded` or `launched`.
-    pub dstate: String,
+    /// The desired state (sent as its word: `inactive`, `loaded` or `launched`).
+    #[serde(with = "crate::states::word")]
+    pub dstate: Target,
     /// Start order (placement gives earlier starts their pick first).
     pub seq: u64,
     /// Machine ids placement gives the unit (several for a global unit).
@@ -105,7 +141,8 @@ pub struct UnitInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitRun {
     pub machine: String,
-    pub active: String,
+    /// systemd's ActiveState (sent as its word).
+    pub active: ActiveState,
     pub sub: String,
 }
 
@@ -115,6 +152,32 @@ pub struct MachineInfo {
     pub id: String,
     pub ip: String,
     pub metadata: String,
+}
+
+/// What an agent answers a connection's first request when it is not `Hello`: a
+/// client from before version 3, which never sends one.
+pub fn older_client() -> String {
+    format!(
+        "this shoal client speaks an older control protocol than the agent (version \
+         {PROTOCOL_VERSION}): use the same shoal version for the client and the agent"
+    )
+}
+
+/// What a client says when the agent at `agent` answered its `Hello` with `version`.
+pub fn version_mismatch(agent: &str, version: u32) -> String {
+    format!(
+        "this shoal speaks control protocol version {PROTOCOL_VERSION}, the agent at \
+         {agent} speaks version {version}: use the same shoal version for the client and the agent"
+    )
+}
+
+/// What a client says when the agent could not read its `Hello` (an agent from before
+/// version 3 refuses its trailing version as a bad request).
+pub fn older_agent(agent: &str) -> String {
+    format!(
+        "the agent at {agent} speaks an older control protocol than this shoal (version \
+         {PROTOCOL_VERSION}): use the same shoal version for the client and the agent"
+    )
 }
 
 /// Why a frame could not be read.
@@ -215,7 +278,10 @@ mod tests {
     #[test]
     fn requests_and_responses_round_trip() {
         let reqs = [
-            Request::Hello,
+            Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            Request::PlacementView,
             Request::Submit {
                 name: "a.service".into(),
                 text: "[Service]\nExecStart=/bin/true\n".into(),
@@ -235,7 +301,7 @@ mod tests {
         let resp = Response::Units(vec![UnitInfo {
             name: "a.service".into(),
             hash: "00ff".into(),
-            dstate: "launched".into(),
+            dstate: Target::Launched,
             seq: 3,
             machines: vec!["m1".into()],
             reason: None,
@@ -246,6 +312,46 @@ mod tests {
             }],
         }]);
         assert_eq!(read::<Response>(&encode(&resp).unwrap()).unwrap(), resp);
+        let view = Response::View(PlacementView {
+            members: vec![("m1".into(), "disk=ssd".into())],
+            running: vec![("a.service".into(), vec!["m1".into()])],
+            units: vec![ViewUnit {
+                name: "a.service".into(),
+                seq: 3,
+                text: None,
+            }],
+        });
+        assert_eq!(read::<Response>(&encode(&view).unwrap()).unwrap(), view);
+    }
+
+    /// Every version reads a `Hello` the same way: the first variant, then the version.
+    #[test]
+    fn hello_keeps_its_encoding_across_versions() {
+        let frame = encode(&Request::Hello { version: 7 }).unwrap();
+        assert_eq!(frame, [0, 0, 0, 2, 0, 7]);
+        let frame = encode(&Response::Hello {
+            version: 7,
+            machine: "m".into(),
+        })
+        .unwrap();
+        assert_eq!(frame, [0, 0, 0, 4, 0, 7, 1, b'm']);
+        // A version-1 client's requests keep their encoding: only `Hello` grew.
+        assert_eq!(encode(&Request::ListUnits).unwrap(), [0, 0, 0, 1, 7]);
+    }
+
+    #[test]
+    fn mismatch_messages_are_one_line_and_name_both_versions() {
+        let agent = "unix:///run/shoal/shoal.sock";
+        for m in [
+            version_mismatch(agent, 2),
+            older_agent(agent),
+            older_client(),
+        ] {
+            assert!(!m.contains('\n'), "{m}");
+            assert!(m.contains(&PROTOCOL_VERSION.to_string()), "{m}");
+            assert!(m.contains("use the same shoal version"), "{m}");
+        }
+        assert!(version_mismatch(agent, 2).contains("speaks version 2"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ impl Node {
     /// member has said what it runs now, nobody else starts those units, since an agent
     /// that restarted (not its host) still runs them. A member re-stamps its reports when
     /// its boot changes, so the two views agree again within a round of gossip.
-    fn view(&self) -> (Vec<Member>, Running, Running) {
+    pub(super) fn view(&self) -> (Vec<Member>, Running, Running) {
         // machine id -> (address, metadata, boot) of the identity that represents it.
         let mut by_machine: BTreeMap<String, (std::net::SocketAddr, String, u64)> = BTreeMap::new();
         let me = self.membership.identity().clone();

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::member::MachineId;
-use super::place::Solver;
+use super::solver::Solver;
 
 /// Why one member cannot run one unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,6 +153,8 @@ impl Violation {
 
 /// The first constraint of job `j` that member `m` fails, given what the solver
 /// has placed so far (ignoring `j`'s own placements). `None`: `m` can run `j`.
+/// (Over 70 lines on purpose: one block per fleet constraint, in the order `why`
+/// reports them, so the order can be read top to bottom.)
 pub(crate) fn first_violation(solver: &Solver<'_>, j: usize, m: usize) -> Option<Violation> {
     let job = solver.jobs[j];
     let member = solver.members[m];

@@ -3,9 +3,10 @@
 //! Architecture invariant: explanations are computed from the same solver run as
 //! the placement, so `why` never disagrees with `plan`.
 
-use super::check::{first_violation, Violation};
+use super::check::{first_violation, waiting_reason, Violation};
 use super::member::MachineId;
-use super::place::{Decision, Job, Running, Solver};
+use super::place::{Decision, Job, Running};
+use super::solver::Solver;
 use super::Member;
 
 /// One member's verdict for one unit.
@@ -36,7 +37,7 @@ pub fn explain(
     unit: &str,
 ) -> Option<Explanation> {
     let mut solver = Solver::new(members, jobs, running);
-    solver.solve();
+    solver.solve(waiting_reason);
     let j = solver.job_index.get(unit)?;
     let verdicts = (0..solver.members.len())
         .map(|m| {

@@ -10,8 +10,17 @@ mod levels;
 pub mod member;
 mod names;
 pub mod place;
+mod solver;
 
 pub use check::{PeerState, Violation};
 pub use explain::{explain, Explanation, Verdict};
 pub use member::{MachineId, Member, Metadata};
-pub use place::{place, Decision, Job, Placement, Running};
+pub use place::{Decision, Job, Placement, Running};
+
+/// Places `jobs` on `members` (the live ones), keeping units where `running` says they run
+/// when that member still satisfies them.
+pub fn place(members: &[Member], jobs: &[Job], running: &Running) -> Placement {
+    let mut solver = solver::Solver::new(members, jobs, running);
+    solver.solve(check::waiting_reason);
+    solver.into_placement()
+}
