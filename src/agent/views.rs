@@ -53,7 +53,7 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
                 r.status.as_ref().map(|s| UnitRun {
                     machine: m.clone(),
                     // `.into()`: the word now, the typed state once `UnitRun` carries it.
-                    active: s.active.clone().into(),
+                    active: s.active.clone(),
                     sub: s.sub.clone(),
                 })
             })
@@ -62,7 +62,7 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
             name: name.clone(),
             hash: hex(digest),
             // `.into()`: the word now, the typed target once `UnitInfo` carries it.
-            dstate: (*target).into(),
+            dstate: *target,
             seq: *seq,
             machines,
             reason,
