@@ -210,6 +210,26 @@ fn adopt(
     adopted.into_iter().map(|(u, _)| u).collect()
 }
 
+/// Starts the systemd executor on a thread of its own (`systemctl` blocks), watching
+/// the adopted units from the start; its reports come back through the inbox.
+fn spawn_executor(
+    systemd: Box<dyn Systemd + Send>,
+    adopted: Vec<String>,
+    tx: Sender<Input>,
+) -> Result<mpsc::Sender<executor::Order>, String> {
+    let (orders, orders_rx) = mpsc::channel();
+    let _ = orders.send(executor::Order::Watch(adopted));
+    std::thread::Builder::new()
+        .name("shoal-systemd".into())
+        .spawn(move || {
+            executor::run(systemd, orders_rx, |batch| {
+                tx.send_blocking(Input::Reports(batch)).is_ok()
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(orders)
+}
+
 fn setup(
     agent: Agent,
     tx: Sender<Input>,
@@ -237,17 +257,7 @@ fn setup(
     // crash a moment from now cannot make the next start reuse it (and with it
     // report versions the others already hold, which they would then ignore).
     persist::save(&node, &s.data_dir);
-    let (orders, orders_rx) = mpsc::channel();
-    let _ = orders.send(executor::Order::Watch(adopted));
-    let exec_tx = tx.clone();
-    std::thread::Builder::new()
-        .name("shoal-systemd".into())
-        .spawn(move || {
-            executor::run(systemd, orders_rx, |batch| {
-                exec_tx.send_blocking(Input::Reports(batch)).is_ok()
-            })
-        })
-        .map_err(|e| e.to_string())?;
+    let orders = spawn_executor(systemd, adopted, tx.clone())?;
 
     let tasks = vec![
         rt::spawn(receive_datagrams(socket.clone(), tx.clone())),
