@@ -143,11 +143,37 @@ fn run_seed(seed: u64) -> Result<u64, String> {
             c.boot(i);
         }
     }
-    c.run_until_ok(CONVERGE_BOUND_MS, 100, check::all).map_err(|e| {
+    let converged = c.run_until_ok(CONVERGE_BOUND_MS, 100, check::all);
+    if std::env::var_os("SHOAL_SIM_DIGEST").is_some() {
+        println!("seed {seed}: {converged:?} digest {:016x}", digest(&c));
+    }
+    converged.map_err(|e| {
         let tail: Vec<&String> = c.trace.iter().rev().take(40).collect();
         let tail: Vec<String> = tail.into_iter().rev().cloned().collect();
         format!("seed {seed} ({n} members, {faults:?}) did not converge within {CONVERGE_BOUND_MS} ms after healing: {e}\n  last events:\n    {}\n  {}", tail.join("\n    "), replay_hint(seed))
     })
+}
+
+/// A fingerprint of a whole run (its trace, every member's traffic counters, the time
+/// and the datagrams delivered): a refactoring that must keep the simulation's
+/// behaviour shows the same digests (`SHOAL_SIM_DIGEST=1`).
+fn digest(c: &Cluster) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same run gives the same digest everywhere.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    c.trace.hash(&mut h);
+    (c.now.0, c.delivered, c.total_bytes_sent()).hash(&mut h);
+    for s in &c.slots {
+        if let Some(n) = &s.node {
+            let st = n.stats();
+            (st.datagrams_sent, st.bytes_sent, st.datagrams_received).hash(&mut h);
+            format!("{:?}", n.placement()).hash(&mut h);
+        }
+        format!("{:?}", s.remote).hash(&mut h);
+        s.served.hash(&mut h);
+    }
+    h.finish()
 }
 
 fn run_seeds(first: u64, count: u64) {
@@ -365,6 +391,8 @@ struct Figures {
     failover_ms: u64,
     idle_bytes_per_member_s: u64,
     churn_bytes_per_member_s: u64,
+    /// See [`digest`].
+    digest: u64,
 }
 
 fn converged_on_one(c: &Cluster, unit: &str) -> Result<(), String> {
@@ -448,6 +476,7 @@ fn measure(n: usize, seed: u64) -> Figures {
     }
     let churn_bytes_per_member_s = (c.total_bytes_sent() - b0) / live.len() as u64 / 10;
     Figures {
+        digest: digest(&c),
         join_ms,
         start_ms,
         failover_ms,
@@ -497,6 +526,9 @@ fn figures() {
             f.idle_bytes_per_member_s,
             f.churn_bytes_per_member_s
         );
+        if std::env::var_os("SHOAL_SIM_DIGEST").is_some() {
+            println!("{n} members: digest {:016x}", f.digest);
+        }
         if n <= 3 {
             assert!(
                 f.start_ms <= 1_000,
