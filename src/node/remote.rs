@@ -1,8 +1,8 @@
 //! Remote queries over the gossip wire: `status` and `journal` run on the member that holds a unit.
 //!
-//! A small request/response beside gossip: [`Node::ask_remote`] sends an `Ask` to one
+//! A small request/response beside gossip: [`super::Node::ask_remote`] sends an `Ask` to one
 //! member; that member's driver gets [`RemoteEvent::Asked`], runs the query and hands
-//! the output to [`Node::answer_remote`], which sends it back in numbered parts; the
+//! the output to [`super::Node::answer_remote`], which sends it back in numbered parts; the
 //! asker's driver gets [`RemoteEvent::Answered`] once all parts are in.
 //!
 //! Loss: a question not answered whole within [`RESEND_MS`] is sent again under the
@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Node, Packet};
+use super::outbox::Outbox;
 use crate::journal::Position;
 use crate::time::Millis;
 
@@ -171,7 +171,7 @@ impl Query {
     }
 }
 
-fn query_ok(q: &Query) -> bool {
+pub(super) fn query_ok(q: &Query) -> bool {
     let unit = match q {
         Query::Status { unit } => unit,
         Query::Journal { unit, lines } => {
@@ -199,98 +199,77 @@ fn cut(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-impl Node {
-    /// Asks the live member `machine` to run `query`; the answer comes as a
-    /// [`RemoteEvent`] with the returned id. Errors when the member is not live or too
-    /// many questions are out. Doesn't affect any other state.
-    pub fn ask_remote(&mut self, now: Millis, machine: &str, query: Query) -> Result<u64, String> {
-        self.now = now.max(self.now);
-        if !query_ok(&query) {
-            return Err("not a query shoal answers".into());
-        }
-        let Some(to) = self
-            .membership
-            .live()
-            .into_iter()
-            .filter(|i| i.machine == machine)
-            .map(|i| i.addr)
-            .min()
-        else {
-            return Err(format!("member {machine} is not live"));
-        };
-        if self.remote.asks.len() >= MAX_ASKS {
+impl Remote {
+    /// Sends `query` to the member at `to`; the answer comes as a [`RemoteEvent`] with
+    /// the returned id. Errors when too many questions are out (nothing changed).
+    pub(super) fn ask(
+        &mut self,
+        now: Millis,
+        to: SocketAddr,
+        query: Query,
+        out: &mut Outbox,
+    ) -> Result<u64, String> {
+        if self.asks.len() >= MAX_ASKS {
             return Err("too many questions in flight; try again".into());
         }
-        self.remote.next_id = self.remote.next_id.wrapping_add(1);
-        let id = self.remote.next_id;
-        self.remote.asks.insert(
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.next_id;
+        self.asks.insert(
             id,
             Ask {
                 to,
                 query: query.clone(),
-                since: self.now,
-                sent: self.now,
-                heard: self.now,
+                since: now,
+                sent: now,
+                heard: now,
                 parts: BTreeMap::new(),
                 count: None,
                 code: 0,
             },
         );
-        self.send(to, &Packet::Remote(RemoteMsg::Ask { id, query }));
+        out.send_msg(to, RemoteMsg::Ask { id, query });
         Ok(id)
     }
 
     /// Sends the output of the question `id` from `to` back, cut to [`MAX_OUTPUT_BYTES`],
     /// and keeps it for repeats of the question.
-    pub fn answer_remote(&mut self, now: Millis, to: SocketAddr, id: u64, code: i32, text: &str) {
-        self.now = now.max(self.now);
+    pub(super) fn answer(
+        &mut self,
+        to: SocketAddr,
+        id: u64,
+        code: i32,
+        text: &str,
+        out: &mut Outbox,
+    ) {
         let note = "\n[output cut by shoal]\n";
         let mut body = cut(text, MAX_OUTPUT_BYTES).to_string();
         if body.len() < text.len() {
             body.truncate(cut(&body, MAX_OUTPUT_BYTES - note.len()).len());
             body.push_str(note);
         }
-        self.send_parts(to, id, code, &body);
-        if let Some(s) = self.remote.served.get_mut(&(to, id)) {
+        send_parts(to, id, code, &body, out);
+        if let Some(s) = self.served.get_mut(&(to, id)) {
             s.answer = Some((code, body));
         }
     }
 
-    fn send_parts(&mut self, to: SocketAddr, id: u64, code: i32, body: &str) {
-        let mut parts = Vec::new();
-        let mut rest = body;
-        loop {
-            let p = cut(rest, PART_BYTES);
-            parts.push(p);
-            rest = &rest[p.len()..];
-            if rest.is_empty() {
-                break;
-            }
-        }
-        let count = parts.len() as u16;
-        for (index, data) in parts.into_iter().enumerate() {
-            let msg = RemoteMsg::Part {
-                id,
-                index: index as u16,
-                count,
-                code,
-                data: data.to_string(),
-            };
-            self.send(to, &Packet::Remote(msg));
-        }
+    pub(super) fn poll_event(&mut self) -> Option<RemoteEvent> {
+        self.events.pop_front()
     }
 
-    pub fn poll_remote(&mut self) -> Option<RemoteEvent> {
-        self.remote.events.pop_front()
-    }
-
-    pub(super) fn handle_remote(&mut self, from: SocketAddr, msg: RemoteMsg) {
+    pub(super) fn handle(
+        &mut self,
+        now: Millis,
+        from: SocketAddr,
+        msg: RemoteMsg,
+        out: &mut Outbox,
+    ) {
         match msg {
-            RemoteMsg::Ask { id, query } => self.asked(from, id, query),
+            RemoteMsg::Ask { id, query } => self.asked(now, from, id, query, out),
             RemoteMsg::Working { id } => {
-                if let Some(ask) = self.remote.asks.get_mut(&id) {
+                if let Some(ask) = self.asks.get_mut(&id) {
                     if ask.to == from {
-                        ask.heard = self.now;
+                        ask.heard = now;
                     }
                 }
             }
@@ -301,7 +280,7 @@ impl Node {
                 code,
                 data,
             } => {
-                let Some(ask) = self.remote.asks.get_mut(&id) else {
+                let Some(ask) = self.asks.get_mut(&id) else {
                     // Answered already (a repeat's answer), or given up.
                     return;
                 };
@@ -315,14 +294,14 @@ impl Node {
                 {
                     return;
                 }
-                ask.heard = self.now;
+                ask.heard = now;
                 ask.count = Some(count);
                 ask.code = code;
                 ask.parts.insert(index, data);
                 if ask.parts.len() == count as usize {
-                    if let Some(ask) = self.remote.asks.remove(&id) {
+                    if let Some(ask) = self.asks.remove(&id) {
                         let text: String = ask.parts.into_values().collect();
-                        self.remote.events.push_back(RemoteEvent::Answered {
+                        self.events.push_back(RemoteEvent::Answered {
                             id,
                             code: ask.code,
                             text,
@@ -334,27 +313,26 @@ impl Node {
     }
 
     /// A question from `from`: new ones go to the driver, repeats are answered here.
-    fn asked(&mut self, from: SocketAddr, id: u64, query: Query) {
+    fn asked(&mut self, now: Millis, from: SocketAddr, id: u64, query: Query, out: &mut Outbox) {
         let key = (from, id);
-        if let Some(s) = self.remote.served.get(&key) {
+        if let Some(s) = self.served.get(&key) {
             if s.query == query {
                 match s.answer.clone() {
-                    None => self.send(from, &Packet::Remote(RemoteMsg::Working { id })),
-                    Some((code, body)) => self.send_parts(from, id, code, &body),
+                    None => out.send_msg(from, RemoteMsg::Working { id }),
+                    Some((code, body)) => send_parts(from, id, code, &body, out),
                 }
                 return;
             }
             // The same id for another question: not a repeat (the asker restarted).
-            self.remote.served.remove(&key);
+            self.served.remove(&key);
         }
         if !query_ok(&query) {
             return;
         }
-        if self.remote.served.len() >= MAX_SERVED {
+        if self.served.len() >= MAX_SERVED {
             // Room: forget the oldest answered question; with none, refuse (the asker
             // gives up after its silence limit).
             let oldest = self
-                .remote
                 .served
                 .iter()
                 .filter(|(_, s)| s.answer.is_some())
@@ -362,30 +340,27 @@ impl Node {
                 .map(|(k, _)| *k);
             match oldest {
                 Some(k) => {
-                    self.remote.served.remove(&k);
+                    self.served.remove(&k);
                 }
                 None => return,
             }
         }
-        self.remote.served.insert(
+        self.served.insert(
             key,
             Served {
                 query: query.clone(),
-                since: self.now,
+                since: now,
                 answer: None,
             },
         );
-        self.remote
-            .events
+        self.events
             .push_back(RemoteEvent::Asked { from, id, query });
     }
 
     /// Resends questions still without their answer, gives up those past their limits,
     /// forgets served questions no one will repeat (called from every timeout).
-    pub(super) fn remote_timers(&mut self) {
-        let now = self.now;
+    pub(super) fn handle_timeout(&mut self, now: Millis, out: &mut Outbox) {
         let given_up: Vec<u64> = self
-            .remote
             .asks
             .iter()
             .filter(|(_, a)| {
@@ -394,29 +369,52 @@ impl Node {
             .map(|(id, _)| *id)
             .collect();
         for id in given_up {
-            self.remote.asks.remove(&id);
-            self.remote.events.push_back(RemoteEvent::TimedOut { id });
+            self.asks.remove(&id);
+            self.events.push_back(RemoteEvent::TimedOut { id });
         }
         let mut again = Vec::new();
-        for (id, a) in self.remote.asks.iter_mut() {
+        for (id, a) in self.asks.iter_mut() {
             if now.since(a.sent) >= RESEND_MS {
                 a.sent = now;
                 again.push((a.to, *id, a.query.clone()));
             }
         }
         for (to, id, query) in again {
-            self.send(to, &Packet::Remote(RemoteMsg::Ask { id, query }));
+            out.send_msg(to, RemoteMsg::Ask { id, query });
         }
-        self.remote
-            .served
+        self.served
             .retain(|_, s| now.since(s.since) < SERVED_KEEP_MS);
+    }
+}
+
+fn send_parts(to: SocketAddr, id: u64, code: i32, body: &str, out: &mut Outbox) {
+    let mut parts = Vec::new();
+    let mut rest = body;
+    loop {
+        let p = cut(rest, PART_BYTES);
+        parts.push(p);
+        rest = &rest[p.len()..];
+        if rest.is_empty() {
+            break;
+        }
+    }
+    let count = parts.len() as u16;
+    for (index, data) in parts.into_iter().enumerate() {
+        let msg = RemoteMsg::Part {
+            id,
+            index: index as u16,
+            count,
+            code,
+            data: data.to_string(),
+        };
+        out.send_msg(to, msg);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::{NodeConfig, NodeEvent};
+    use crate::node::{Node, NodeConfig, NodeEvent};
     use crate::wire::{Key, KeyRing};
 
     fn node(i: u8) -> Node {

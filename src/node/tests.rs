@@ -407,3 +407,140 @@ fn a_death_reaches_every_member_at_once_not_after_rounds_of_gossip() {
     }
     panic!("the death never reached everyone");
 }
+
+thread_local! {
+    static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn counting_parse(name: &str, text: &str) -> Result<crate::unit::FleetOptions, String> {
+    PARSES.with(|p| p.set(p.get() + 1));
+    parse_fleet_options(name, text)
+}
+
+#[test]
+fn a_reconcile_of_ten_thousand_unchanged_units_parses_no_text() {
+    let keys = KeyRing::new(Key::from_bytes([1; 32]), vec![]).expect("ring");
+    let addr = SocketAddr::from(([10, 0, 0, 1], 4700));
+    let mut cfg = NodeConfig::new("aaaaaaaaaaaaaaaa", addr, keys, [9; 32]);
+    cfg.parse = counting_parse;
+    let mut n = Node::new(cfg, Millis(0));
+    let parses = || PARSES.with(std::cell::Cell::get);
+    for u in 0..catalog::MAX_UNITS {
+        let name = format!("u{u}@{}.service", u % 10);
+        let text = format!("[X-Fleet]\nConflicts=u{u}@*.service\n");
+        n.handle_command(
+            Millis(10),
+            Command::Submit {
+                name: name.clone(),
+                text,
+            },
+        )
+        .expect("submit");
+        n.handle_command(Millis(10), Command::Start { name })
+            .expect("start");
+    }
+    let p0 = parses();
+    n.handle_timeout(Millis(100));
+    assert_eq!(parses() - p0, catalog::MAX_UNITS, "each text parsed once");
+    assert_eq!(n.placement().units.len(), catalog::MAX_UNITS);
+    let placed = n.placement().clone();
+    let p1 = parses();
+    // A report makes the member reconcile everything again.
+    n.handle_systemd_report(Millis(200), "other.service", None);
+    n.handle_timeout(Millis(300));
+    assert_eq!(parses() - p1, 0, "nothing changed: nothing parsed");
+    assert_eq!(n.placement(), &placed);
+    // A unit that leaves placement is forgotten, and parsed again when it comes back.
+    let name = || "u1@1.service".to_string();
+    n.handle_command(Millis(400), Command::Unload { name: name() })
+        .expect("unload");
+    n.handle_timeout(Millis(500));
+    assert_eq!(n.parsed.len(), catalog::MAX_UNITS - 1);
+    n.handle_command(Millis(600), Command::Start { name: name() })
+        .expect("start");
+    n.handle_timeout(Millis(700));
+    assert_eq!(parses() - p1, 1);
+    assert_eq!(n.parsed.len(), catalog::MAX_UNITS);
+}
+
+/// One datagram body of every kind, as postcard bytes: the wire format. Splitting the
+/// node into sub-protocols must not change a byte of these.
+fn every_packet() -> Vec<Packet> {
+    let id = Identity {
+        machine: "m1".into(),
+        addr: SocketAddr::from(([10, 0, 0, 1], 4700)),
+        boot: 3,
+        metadata: "disk=ssd".into(),
+    };
+    let report = WireEntry::Report {
+        member: "m1".into(),
+        unit: "a.service".into(),
+        entry: ReportEntry {
+            version: ReportVersion {
+                boot: 3,
+                counter: 7,
+            },
+            status: Some(Status {
+                active: "active".into(),
+                sub: "running".into(),
+            }),
+        },
+    };
+    vec![
+        Packet::Swim(vec![1, 2, 3]),
+        Packet::Catalog(Msg::Entries(vec![report])),
+        Packet::Catalog(Msg::Summary {
+            buckets: vec![1, 300],
+            reply: true,
+        }),
+        Packet::Catalog(Msg::WantText([7; 16])),
+        Packet::Down(vec![foca::Member::down(id.clone())]),
+        Packet::Remote(RemoteMsg::Ask {
+            id: 9,
+            query: Query::Status {
+                unit: "a.service".into(),
+            },
+        }),
+        Packet::Remote(RemoteMsg::Part {
+            id: 9,
+            index: 0,
+            count: 1,
+            code: -1,
+            data: "x".into(),
+        }),
+        Packet::Remote(RemoteMsg::Working { id: 9 }),
+        Packet::Joining(vec![5]),
+        Packet::Settled(vec![6]),
+        Packet::MemberSummary {
+            buckets: vec![2],
+            reply: false,
+        },
+        Packet::Alive(vec![foca::Member::alive(id)]),
+    ]
+}
+
+#[test]
+fn every_packet_kind_keeps_its_wire_bytes() {
+    let got: Vec<String> = every_packet()
+        .iter()
+        .map(|p| {
+            let bytes = postcard::to_allocvec(p).expect("encodes");
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        })
+        .collect();
+    let want = [
+        "0003010203",
+        "01000101026d3109612e73657276696365030701066163746976650772756e6e696e67",
+        "01010201ac0201",
+        "010207070707070707070707070707070707",
+        "0201026d31000a000001dc2403086469736b3d7373640002",
+        "0300090009612e73657276696365",
+        "0301090001010178",
+        "030209",
+        "040105",
+        "050106",
+        "06010200",
+        "0701026d31000a000001dc2403086469736b3d7373640000",
+    ];
+    assert_eq!(got, want);
+}
