@@ -13,6 +13,8 @@
 //! stopped here first and that is reported before anyone else may start it.
 
 mod command;
+mod config;
+mod duplicates;
 mod hold;
 mod outbox;
 mod packet;
@@ -20,6 +22,7 @@ mod parsed;
 mod reconcile;
 mod remote;
 mod repair;
+mod reports;
 mod snapshot;
 mod sync;
 mod timers;
@@ -27,12 +30,12 @@ mod timers;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use crate::catalog::{self, Catalog, Digest, Msg, ReportEntry, ReportVersion, Status, WireEntry};
+use crate::catalog::{Catalog, Digest, Msg, Status, WireEntry};
 use crate::membership::rng::SplitMix;
-use crate::membership::{self, Identity, Membership, Timing};
+use crate::membership::{self, Identity, Membership};
 use crate::schedule::Placement;
 use crate::time::Millis;
-use crate::wire::{self, DropCounters, KeyRing, NonceSource, ReplayGuard};
+use crate::wire::{self, DropCounters, NonceSource, ReplayGuard};
 
 use hold::{HoldOutcome, StartHold};
 use outbox::Outbox;
@@ -42,7 +45,8 @@ use sync::CatalogSync;
 use timers::{Timer, TimerTable};
 
 pub use command::{Command, CommandError};
-pub use outbox::{MAX_EVENTS, MAX_TRANSMITS};
+pub use config::{parse_fleet_options, NodeConfig, ParseFn};
+pub use outbox::{Action, NodeEvent, Stats, MAX_EVENTS, MAX_TRANSMITS};
 pub use remote::{
     Query, RemoteEvent, RemoteMsg, ASK_TIMEOUT_MS, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES, RESEND_MS,
     SILENCE_MS,
@@ -82,117 +86,6 @@ pub const DUPLICATE_GRACE_MS: u64 = 5_000;
 pub const JOIN_GRACE_MS: u64 = 3_000;
 /// A leaving member waits at most this long for its units to stop before leaving.
 pub const LEAVE_TIMEOUT_MS: u64 = 10_000;
-
-/// Parses a unit's `[X-Fleet]` options from its name and text.
-pub type ParseFn = fn(&str, &str) -> Result<crate::unit::FleetOptions, String>;
-
-/// The production parser: shoal's unit-file parser.
-pub fn parse_fleet_options(name: &str, text: &str) -> Result<crate::unit::FleetOptions, String> {
-    crate::unit::parse_unit(name, name, text)
-        .map(|u| u.options)
-        .map_err(|e| e.to_string())
-}
-
-/// Everything a member is started with.
-#[derive(Clone, Debug)]
-pub struct NodeConfig {
-    pub machine_id: String,
-    pub addr: SocketAddr,
-    /// fleet's metadata string, `key=value,...` (at most 256 bytes).
-    pub metadata: String,
-    /// Static peer addresses to join through (may include our own).
-    pub peers: Vec<SocketAddr>,
-    pub keys: KeyRing,
-    /// Fresh random bytes at every start (from the OS in the agent, from the run's seed
-    /// in the simulation): drives nonces and every random choice.
-    pub seed: [u8; 32],
-    /// The expected number of members (tunes dissemination and suspicion).
-    pub cluster_size: u32,
-    pub timing: Timing,
-    pub tombstone_ttl_ms: u64,
-    /// See [`JOIN_GRACE_MS`]; it applies only when `peers` names another member.
-    pub join_grace_ms: u64,
-    pub parse: ParseFn,
-}
-
-impl NodeConfig {
-    pub fn new(machine_id: &str, addr: SocketAddr, keys: KeyRing, seed: [u8; 32]) -> NodeConfig {
-        NodeConfig {
-            machine_id: machine_id.to_string(),
-            addr,
-            metadata: String::new(),
-            peers: Vec::new(),
-            keys,
-            seed,
-            cluster_size: 3,
-            timing: Timing::default(),
-            tombstone_ttl_ms: catalog::TOMBSTONE_TTL_MS,
-            join_grace_ms: JOIN_GRACE_MS,
-            parse: parse_fleet_options,
-        }
-    }
-}
-
-/// What local systemd must do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Write the unit file and reload systemd.
-    Install {
-        unit: String,
-        text: String,
-    },
-    /// Remove the unit file (it is stopped already) and reload systemd.
-    Remove {
-        unit: String,
-    },
-    Start {
-        unit: String,
-    },
-    Stop {
-        unit: String,
-    },
-}
-
-/// Things worth a log line, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NodeEvent {
-    MemberUp {
-        machine: String,
-        addr: SocketAddr,
-    },
-    MemberDown {
-        machine: String,
-        addr: SocketAddr,
-    },
-    /// One machine id claimed from several addresses (cloned images share ids).
-    DuplicateMachineId {
-        machine: String,
-        addrs: Vec<SocketAddr>,
-    },
-    /// This member refuses to take part; it has left the cluster and runs nothing.
-    Refused {
-        reason: String,
-    },
-    /// This member has left the cluster (after a `Leave` command).
-    Left,
-    /// Starts are no longer held after start-up: a settled member at `by` synced with
-    /// us completely, or (`by` is `None`) the join grace ran out.
-    StartsReleased {
-        by: Option<SocketAddr>,
-    },
-}
-
-/// Traffic counters for operators and the simulation's figures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub datagrams_sent: u64,
-    pub bytes_sent: u64,
-    pub datagrams_received: u64,
-    /// Authentic datagrams membership refused (foca's own checks).
-    pub swim_refused: u64,
-    /// Records the catalog refused (over a limit).
-    pub records_refused: u64,
-}
 
 /// A start or stop asked of systemd and not yet confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -385,49 +278,6 @@ impl Node {
         self.after_input();
     }
 
-    /// Local systemd's state of `unit`; `None` when systemd doesn't have it.
-    pub fn handle_systemd_report(&mut self, now: Millis, unit: &str, status: Option<Status>) {
-        self.now = now.max(self.now);
-        if unit.len() > catalog::MAX_NAME_BYTES {
-            self.update_timers();
-            return;
-        }
-        let status = status.map(|mut s| {
-            s.active.truncate(catalog::MAX_STATUS_BYTES);
-            s.sub.truncate(catalog::MAX_STATUS_BYTES);
-            s
-        });
-        let running = status.as_ref().is_some_and(Status::is_running);
-        match self.pending.get(unit) {
-            Some(Pending::Start(_))
-                if running || status.as_ref().is_some_and(|s| s.active == "failed") =>
-            {
-                self.pending.remove(unit);
-            }
-            Some(Pending::Stop(_)) if !running => {
-                self.pending.remove(unit);
-            }
-            _ => {}
-        }
-        let before = self.local.get(unit).cloned();
-        match &status {
-            Some(s) => self.local.insert(unit.to_string(), s.clone()),
-            None => self.local.remove(unit),
-        };
-        let known = self
-            .catalog
-            .replica()
-            .reports
-            .get(&(self.cfg.machine_id.clone(), unit.to_string()));
-        let same_as_reported =
-            known.is_some_and(|r| r.status == status) || (known.is_none() && status.is_none());
-        if before != status || !same_as_reported {
-            self.write_report(unit, status);
-        }
-        self.dirty = true;
-        self.after_input();
-    }
-
     /// Asks the live member `machine` to run `query`; the answer comes as a
     /// [`RemoteEvent`] with the returned id. Errors when the member is not live or too
     /// many questions are out. Doesn't affect any other state.
@@ -582,64 +432,6 @@ impl Node {
         }
     }
 
-    /// A report about this member that beats the one it holds was written by an earlier
-    /// life of it (a boot number reused after a crash before the last snapshot, say).
-    /// It may claim a unit that systemd here no longer runs, and it would win every merge
-    /// from now on; so move to a boot above it and say again what really runs here.
-    fn overrule_report_from_past_life(&mut self, entry: &WireEntry) {
-        let WireEntry::Report {
-            member,
-            unit,
-            entry,
-        } = entry
-        else {
-            return;
-        };
-        if *member != self.cfg.machine_id {
-            return;
-        }
-        self.boot = self.boot.max(entry.version.boot.saturating_add(1));
-        self.restamp_reports();
-        let truth = self.local.get(unit).cloned();
-        self.write_report(unit, truth);
-    }
-
-    /// Publishes this member's reports again under its current boot: the others count
-    /// only reports from a member's current boot, so reports from before a rejoin
-    /// would otherwise stop counting while the units still run here.
-    fn restamp_reports(&mut self) {
-        let me = self.cfg.machine_id.clone();
-        let own: Vec<(String, Option<Status>)> = self
-            .catalog
-            .replica()
-            .reports
-            .iter()
-            .filter(|((m, _), r)| *m == me && r.version.boot < self.boot)
-            .map(|((_, unit), r)| (unit.clone(), r.status.clone()))
-            .collect();
-        for (unit, status) in own {
-            self.write_report(&unit, status);
-        }
-    }
-
-    fn write_report(&mut self, unit: &str, status: Option<Status>) {
-        self.report_counter += 1;
-        let entry = ReportEntry {
-            version: ReportVersion {
-                boot: self.boot,
-                counter: self.report_counter,
-            },
-            status,
-        };
-        let w = WireEntry::Report {
-            member: self.cfg.machine_id.clone(),
-            unit: unit.to_string(),
-            entry,
-        };
-        self.sync
-            .write(self.now, w, &mut self.catalog, &mut self.out);
-    }
-
     /// Periodic work: joining, anti-entropy, missing texts, retries, expiry. The order
     /// of the random draws here is part of a seeded run.
     fn tick(&mut self) {
@@ -742,47 +534,6 @@ impl Node {
                 | membership::Event::Idle
                 | membership::Event::Defunct => {}
             }
-        }
-    }
-
-    fn check_duplicates(&mut self) {
-        for (machine, addrs) in self.membership.duplicate_machine_ids() {
-            if machine == self.cfg.machine_id && self.refused.is_none() {
-                let newcomer = self
-                    .active_since
-                    .is_none_or(|t| self.now.since(t) < DUPLICATE_GRACE_MS);
-                if newcomer {
-                    self.refuse(&addrs, &machine);
-                }
-            }
-            if self
-                .reported_duplicates
-                .insert((machine.clone(), addrs.clone()))
-            {
-                self.out
-                    .emit(NodeEvent::DuplicateMachineId { machine, addrs });
-            }
-        }
-    }
-
-    /// Our machine id is used at another address and we are the newcomer: leave, and
-    /// stop what runs here.
-    fn refuse(&mut self, addrs: &[SocketAddr], machine: &str) {
-        let reason = format!(
-            "machine id {machine} is already used by a member at {}; cloned image? give this host its own /etc/machine-id",
-            addrs.iter().filter(|a| **a != self.cfg.addr).map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
-        );
-        self.refused = Some(reason.clone());
-        self.membership.leave(self.now);
-        self.out.emit(NodeEvent::Refused { reason });
-        for unit in self
-            .local
-            .iter()
-            .filter(|(_, s)| s.is_running())
-            .map(|(u, _)| u.clone())
-            .collect::<Vec<_>>()
-        {
-            self.out.act(Action::Stop { unit });
         }
     }
 

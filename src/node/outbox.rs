@@ -9,13 +9,73 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::packet::Packet;
-use super::{Action, NodeEvent, Stats};
 use crate::wire::{self, KeyRing, NonceSource};
 
 /// Most events queued between two drains.
 pub const MAX_EVENTS: usize = 4096;
 /// Most datagrams queued for sending between two drains.
 pub const MAX_TRANSMITS: usize = 65_536;
+
+/// What local systemd must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write the unit file and reload systemd.
+    Install {
+        unit: String,
+        text: String,
+    },
+    /// Remove the unit file (it is stopped already) and reload systemd.
+    Remove {
+        unit: String,
+    },
+    Start {
+        unit: String,
+    },
+    Stop {
+        unit: String,
+    },
+}
+
+/// Things worth a log line, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    MemberUp {
+        machine: String,
+        addr: SocketAddr,
+    },
+    MemberDown {
+        machine: String,
+        addr: SocketAddr,
+    },
+    /// One machine id claimed from several addresses (cloned images share ids).
+    DuplicateMachineId {
+        machine: String,
+        addrs: Vec<SocketAddr>,
+    },
+    /// This member refuses to take part; it has left the cluster and runs nothing.
+    Refused {
+        reason: String,
+    },
+    /// This member has left the cluster (after a `Leave` command).
+    Left,
+    /// Starts are no longer held after start-up: a settled member at `by` synced with
+    /// us completely, or (`by` is `None`) the join grace ran out.
+    StartsReleased {
+        by: Option<SocketAddr>,
+    },
+}
+
+/// Traffic counters for operators and the simulation's figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub datagrams_sent: u64,
+    pub bytes_sent: u64,
+    pub datagrams_received: u64,
+    /// Authentic datagrams membership refused (foca's own checks).
+    pub swim_refused: u64,
+    /// Records the catalog refused (over a limit).
+    pub records_refused: u64,
+}
 
 pub(super) struct Outbox {
     /// Our own address: nothing is sent to it.

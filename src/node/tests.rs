@@ -1,7 +1,8 @@
 //! One node alone: commands, systemd reports, snapshots and hostile input.
 
 use super::*;
-use crate::wire::Key;
+use crate::catalog::{self, ReportEntry, ReportVersion};
+use crate::wire::{Key, KeyRing};
 
 fn node(seed: u8) -> Node {
     let keys = KeyRing::new(Key::from_bytes([1; 32]), vec![]).expect("ring");
