@@ -25,6 +25,8 @@ mod repair;
 mod reports;
 mod snapshot;
 mod sync;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet};
