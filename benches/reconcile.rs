@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use shoal::catalog::Status;
+use shoal::node::testing::running;
 use shoal::node::{Action, Command, Node, NodeConfig};
 use shoal::time::Millis;
 use shoal::wire::{Key, KeyRing};
@@ -33,17 +33,15 @@ fn member(i: usize) -> Node {
     let keys = KeyRing::new(Key::from_bytes([1; 32]), vec![]).expect("ring");
     let mut cfg = NodeConfig::new(&format!("{:016x}", i + 1), addr(i), keys, [i as u8; 32]);
     cfg.peers = (0..MEMBERS).map(addr).collect();
-    cfg.metadata = if i.is_multiple_of(2) { "disk=ssd" } else { "disk=hdd" }.into();
+    cfg.metadata = if i.is_multiple_of(2) {
+        "disk=ssd"
+    } else {
+        "disk=hdd"
+    }
+    .into();
     cfg.cluster_size = MEMBERS as u32;
     cfg.parse = counting_parse;
     Node::new(cfg, Millis(0))
-}
-
-fn running() -> Status {
-    Status {
-        active: "active".into(),
-        sub: "running".into(),
-    }
 }
 
 /// Delivers every datagram (lossless, instant) and answers starts with "running"

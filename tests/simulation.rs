@@ -6,6 +6,7 @@
 mod sim;
 
 use shoal::membership::rng::SplitMix;
+use shoal::node::testing::{start, submit};
 use shoal::node::{Command, NodeEvent, RemoteEvent};
 use shoal::time::Millis;
 use sim::{check, units, Cluster, Faults};
@@ -40,23 +41,12 @@ fn run_seed(seed: u64) -> Result<u64, String> {
     c.run_for(2_000);
     for name in units::NAMES {
         let i = r.below(n as u64) as usize;
-        c.command(
-            i,
-            Command::Submit {
-                name: name.to_string(),
-                text: units::text_of(name),
-            },
-        );
+        c.command(i, submit(name, &units::text_of(name)));
         let t = c.now.plus(r.below(100));
         c.run_until(t);
         if r.below(10) < 8 {
             let i = r.below(n as u64) as usize;
-            c.command(
-                i,
-                Command::Start {
-                    name: name.to_string(),
-                },
-            );
+            c.command(i, start(name));
         }
     }
     c.faults = faults.clone();
@@ -251,17 +241,9 @@ fn a_leaving_member_stops_its_units_and_they_move_at_once() {
     let mut c = settled(3, 11);
     c.command(
         0,
-        Command::Submit {
-            name: "hello@1.service".into(),
-            text: units::text_of("hello@1.service"),
-        },
+        submit("hello@1.service", &units::text_of("hello@1.service")),
     );
-    c.command(
-        0,
-        Command::Start {
-            name: "hello@1.service".into(),
-        },
-    );
+    c.command(0, start("hello@1.service"));
     c.run_until_ok(10_000, 50, check::all).expect("runs");
     let on = *c
         .running_on("hello@1.service")
@@ -426,15 +408,9 @@ fn measure(n: usize, seed: u64) -> Figures {
     let idle_bytes_per_member_s = (c.total_bytes_sent() - b0) / n as u64 / 10;
 
     let unit = "hello@1.service";
-    c.command(
-        0,
-        Command::Submit {
-            name: unit.into(),
-            text: units::text_of(unit),
-        },
-    );
+    c.command(0, submit(unit, &units::text_of(unit)));
     c.run_for(3_000);
-    c.command(n / 2, Command::Start { name: unit.into() });
+    c.command(n / 2, start(unit));
     let start_ms = c
         .run_until_ok(60_000, 10, |c| converged_on_one(c, unit))
         .expect("starts");
@@ -453,13 +429,7 @@ fn measure(n: usize, seed: u64) -> Figures {
     let churn: Vec<String> = (2..=21).map(|k| format!("hello@{k}.service")).collect();
     let live = c.live();
     for (k, u) in churn.iter().enumerate() {
-        c.command(
-            live[k % live.len()],
-            Command::Submit {
-                name: u.clone(),
-                text: units::text_of(u),
-            },
-        );
+        c.command(live[k % live.len()], submit(u, &units::text_of(u)));
     }
     c.run_for(3_000);
     let b0 = c.total_bytes_sent();
