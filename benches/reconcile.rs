@@ -3,6 +3,13 @@
 //!
 //! Run: `cargo bench --bench reconcile` (`-- --quick` for fewer runs). Prints the
 //! median CPU time of the thread per reconcile and the parses per reconcile.
+//!
+//! Measured on a shared 2-core machine, median of 21 runs: before the parse cache
+//! 190.85 ms CPU and 10,000 texts parsed per reconcile; with it 202.96 ms and none
+//! (within this machine's noise). Parsing these short texts was never the cost:
+//! a profile of the measured part shows allocation and string comparisons in
+//! building placement's inputs and the start/stop decision (malloc/free/memcmp
+//! about two thirds, `Solver::solve` under 2%).
 
 use std::hint::black_box;
 use std::net::SocketAddr;

@@ -7,6 +7,11 @@
 //! systemd says), and `poll_event` (log it); then sleep until `poll_timeout` or
 //! the next datagram. Save `snapshot()` after commands and periodically.
 //!
+//! Inside, the node is a router: it decodes a datagram and hands it to the
+//! sub-protocol it belongs to (catalog sync, member repair, the start hold, remote
+//! questions), each of which owns its state and writes into the one outbox; then it
+//! reconciles when due and records the sub-protocols' deadlines in its timer table.
+//!
 //! Architecture invariant: no clock, socket, file or unseeded randomness in here;
 //! the same inputs give the same outputs. A non-global unit is started here only
 //! when no other live member reports running it; a unit placement moves away is
