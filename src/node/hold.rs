@@ -114,3 +114,6 @@ impl StartHold {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

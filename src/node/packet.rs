@@ -93,3 +93,92 @@ impl From<RepairMsg> for Packet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::catalog::{ReportEntry, ReportVersion, WireEntry};
+    use crate::node::testing::running;
+    use crate::node::Query;
+
+    /// One datagram body of every kind, as postcard bytes: the wire format. Splitting the
+    /// node into sub-protocols must not change a byte of these.
+    fn every_packet() -> Vec<Packet> {
+        let id = Identity {
+            machine: "m1".into(),
+            addr: SocketAddr::from(([10, 0, 0, 1], 4700)),
+            boot: 3,
+            metadata: "disk=ssd".into(),
+        };
+        let report = WireEntry::Report {
+            member: "m1".into(),
+            unit: "a.service".into(),
+            entry: ReportEntry {
+                version: ReportVersion {
+                    boot: 3,
+                    counter: 7,
+                },
+                status: Some(running()),
+            },
+        };
+        vec![
+            Packet::Swim(vec![1, 2, 3]),
+            Packet::Catalog(Msg::Entries(vec![report])),
+            Packet::Catalog(Msg::Summary {
+                buckets: vec![1, 300],
+                reply: true,
+            }),
+            Packet::Catalog(Msg::WantText([7; 16])),
+            Packet::Down(vec![foca::Member::down(id.clone())]),
+            Packet::Remote(RemoteMsg::Ask {
+                id: 9,
+                query: Query::Status {
+                    unit: "a.service".into(),
+                },
+            }),
+            Packet::Remote(RemoteMsg::Part {
+                id: 9,
+                index: 0,
+                count: 1,
+                code: -1,
+                data: "x".into(),
+            }),
+            Packet::Remote(RemoteMsg::Working { id: 9 }),
+            Packet::Joining(vec![5]),
+            Packet::Settled(vec![6]),
+            Packet::MemberSummary {
+                buckets: vec![2],
+                reply: false,
+            },
+            Packet::Alive(vec![foca::Member::alive(id)]),
+        ]
+    }
+
+    #[test]
+    fn every_packet_kind_keeps_its_wire_bytes() {
+        let got: Vec<String> = every_packet()
+            .iter()
+            .map(|p| {
+                let bytes = postcard::to_allocvec(p).expect("encodes");
+                bytes.iter().map(|b| format!("{b:02x}")).collect()
+            })
+            .collect();
+        let want = [
+            "0003010203",
+            "01000101026d3109612e73657276696365030701066163746976650772756e6e696e67",
+            "01010201ac0201",
+            "010207070707070707070707070707070707",
+            "0201026d31000a000001dc2403086469736b3d7373640002",
+            "0300090009612e73657276696365",
+            "0301090001010178",
+            "030209",
+            "040105",
+            "050106",
+            "06010200",
+            "0701026d31000a000001dc2403086469736b3d7373640000",
+        ];
+        assert_eq!(got, want);
+    }
+}

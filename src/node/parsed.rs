@@ -68,7 +68,10 @@ impl ParseCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::text_digest;
+    use crate::catalog::{self, text_digest};
+    use crate::node::testing::{self, start};
+    use crate::node::{Command, Node};
+    use crate::time::Millis;
     use std::cell::Cell;
 
     thread_local! {
@@ -113,5 +116,48 @@ mod tests {
         assert_eq!(parses() - p0, 4);
         c.finish();
         assert_eq!(c.len(), 2, "web@1 was not asked about: forgotten");
+    }
+
+    #[test]
+    fn a_reconcile_of_ten_thousand_unchanged_units_parses_no_text() {
+        let mut cfg = testing::config("aaaaaaaaaaaaaaaa", 1, &[], 9);
+        cfg.parse = counting;
+        let mut n = Node::new(cfg, Millis(0));
+        for u in 0..catalog::MAX_UNITS {
+            let name = format!("u{u}@{}.service", u % 10);
+            let text = format!("[X-Fleet]\nConflicts=u{u}@*.service\n");
+            n.handle_command(
+                Millis(10),
+                Command::Submit {
+                    name: name.clone(),
+                    text,
+                },
+            )
+            .expect("submit");
+            n.handle_command(Millis(10), Command::Start { name })
+                .expect("start");
+        }
+        let p0 = parses();
+        n.handle_timeout(Millis(100));
+        assert_eq!(parses() - p0, catalog::MAX_UNITS, "each text parsed once");
+        assert_eq!(n.placement().units.len(), catalog::MAX_UNITS);
+        let placed = n.placement().clone();
+        let p1 = parses();
+        // A report makes the member reconcile everything again.
+        n.handle_systemd_report(Millis(200), "other.service", None);
+        n.handle_timeout(Millis(300));
+        assert_eq!(parses() - p1, 0, "nothing changed: nothing parsed");
+        assert_eq!(n.placement(), &placed);
+        // A unit that leaves placement is forgotten, and parsed again when it comes back.
+        let name = || "u1@1.service".to_string();
+        n.handle_command(Millis(400), Command::Unload { name: name() })
+            .expect("unload");
+        n.handle_timeout(Millis(500));
+        assert_eq!(n.parsed.len(), catalog::MAX_UNITS - 1);
+        n.handle_command(Millis(600), start(&name()))
+            .expect("start");
+        n.handle_timeout(Millis(700));
+        assert_eq!(parses() - p1, 1);
+        assert_eq!(n.parsed.len(), catalog::MAX_UNITS);
     }
 }

@@ -133,3 +133,40 @@ impl MemberRepair {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::node::testing::{member, Net};
+    use crate::node::Node;
+
+    #[test]
+    fn a_death_reaches_every_member_at_once_not_after_rounds_of_gossip() {
+        let hosts: Vec<u8> = (1..=8).collect();
+        let mut net = Net::new(hosts.iter().map(|h| member(*h, *h, &hosts, 0)).collect());
+        net.span(0, 5_000);
+        assert!(
+            net.nodes.iter().all(|n| n.live_members().len() == 7),
+            "all met"
+        );
+        let dead = net.remove(7).identity().clone();
+        let sees_dead = |n: &Node| n.live_members().contains(&dead);
+        let mut first = None;
+        for t in (5_010..15_000).step_by(10) {
+            net.span(t, t);
+            let knowing = net.nodes.iter().filter(|n| !sees_dead(n)).count();
+            if knowing > 0 && first.is_none() {
+                first = Some(t);
+            }
+            if knowing == net.nodes.len() {
+                let first = first.unwrap_or(t);
+                assert!(
+                    t - first <= 10,
+                    "the last member learnt it {} ms after the first",
+                    t - first
+                );
+                return;
+            }
+        }
+        panic!("the death never reached everyone");
+    }
+}

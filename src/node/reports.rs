@@ -110,3 +110,45 @@ impl Node {
             .write(self.now, w, &mut self.catalog, &mut self.out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use crate::catalog::{Msg, ReportEntry, ReportVersion, WireEntry};
+    use crate::node::testing::{self, running};
+    use crate::node::Node;
+    use crate::time::Millis;
+
+    #[test]
+    fn a_report_from_an_earlier_life_of_this_member_is_overruled_with_what_runs_here() {
+        let mut n = Node::new(testing::config("aaaaaaaaaaaaaaaa", 1, &[], 7), Millis(0));
+        n.handle_systemd_report(Millis(10), "w.service", None);
+        // Another member gossips a report about us, written by an earlier life that reused
+        // our boot number: it claims w.service runs here, with a higher version.
+        let stale = WireEntry::Report {
+            member: "aaaaaaaaaaaaaaaa".into(),
+            unit: "w.service".into(),
+            entry: ReportEntry {
+                version: ReportVersion {
+                    boot: n.boot,
+                    counter: 1_000,
+                },
+                status: Some(running()),
+            },
+        };
+        let before = n.boot;
+        n.handle_catalog(
+            SocketAddr::from(([10, 0, 0, 2], 4700)),
+            Msg::Entries(vec![stale]),
+        );
+        let key = ("aaaaaaaaaaaaaaaa".to_string(), "w.service".to_string());
+        let now = &n.catalog.replica().reports[&key];
+        assert!(n.boot > before, "moved to a boot above the earlier life's");
+        assert_eq!(now.version.boot, n.boot);
+        assert_eq!(
+            now.status, None,
+            "says again that w.service does not run here"
+        );
+    }
+}

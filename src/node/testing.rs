@@ -14,6 +14,9 @@ use crate::catalog::Status;
 use crate::time::Millis;
 use crate::wire::{Key, KeyRing};
 
+/// A unit file with nothing to place by.
+pub const TEXT: &str = "[Service]\nExecStart=/bin/true\n";
+
 /// The key every test member shares.
 pub fn key() -> KeyRing {
     KeyRing::new(Key::from_bytes([1; 32]), vec![]).expect("one key")
@@ -65,6 +68,12 @@ pub fn status(active: &str, sub: &str) -> Status {
 /// `active (running)`.
 pub fn running() -> Status {
     status("active", "running")
+}
+
+/// Submits `unit` (with [`TEXT`]) and asks for it to run.
+pub fn submit_and_start(n: &mut Node, now: Millis, unit: &str) {
+    n.handle_command(now, submit(unit, TEXT)).expect("submit");
+    n.handle_command(now, start(unit)).expect("start");
 }
 
 /// Every action `n` has queued.
@@ -160,6 +169,18 @@ impl Net {
             n.handle_timeout(self.now);
         }
         self.flush();
+    }
+
+    /// Runs the members' timers every 10 ms from `from_ms` to `to_ms` (inclusive),
+    /// with every datagram delivered; the units each one started meanwhile.
+    pub fn span(&mut self, from_ms: u64, to_ms: u64) -> Vec<Vec<String>> {
+        for s in self.started.iter_mut() {
+            s.clear();
+        }
+        for t in (from_ms..=to_ms).step_by(10) {
+            self.at(Millis(t));
+        }
+        self.started.clone()
     }
 
     /// Lets `ms` pass in steps of `step_ms`, losing what `lose(sender)` says.
