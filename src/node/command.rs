@@ -170,7 +170,7 @@ impl Node {
         });
         match self.catalog.write_unit(self.now, name, entry, text) {
             Ok(w) => {
-                self.rumours.push(w);
+                self.sync.rumour(w);
                 self.dirty = true;
                 Ok(())
             }

@@ -98,7 +98,7 @@ impl Node {
                 );
                 continue;
             };
-            match (self.cfg.parse)(name, text) {
+            match self.parsed.get(self.cfg.parse, name, digest, text) {
                 Ok(options) => {
                     if options.global {
                         globals.insert(name.clone());
@@ -106,14 +106,15 @@ impl Node {
                     jobs.push(Job {
                         name: name.clone(),
                         seq: *seq,
-                        options,
+                        options: options.clone(),
                     });
                 }
                 Err(reason) => {
-                    waiting.insert(name.clone(), Decision::Waiting(reason));
+                    waiting.insert(name.clone(), Decision::Waiting(reason.clone()));
                 }
             }
         }
+        self.parsed.finish();
         let mut placement = schedule::place(&members, &jobs, &running);
         placement.units.extend(waiting);
         self.placement = placement;
@@ -156,7 +157,7 @@ impl Node {
                 if let Some(d) = digest {
                     if self.installed.get(&name) != Some(&d) {
                         if let Some(text) = self.catalog.text(&d) {
-                            self.actions.push_back(Action::Install {
+                            self.out.act(Action::Install {
                                 unit: name.clone(),
                                 text: text.to_string(),
                             });
@@ -168,7 +169,7 @@ impl Node {
             let installed = digest.is_some_and(|d| self.installed.get(&name) == Some(&d));
             if want_running
                 && installed
-                && self.hold_starts_until.is_none()
+                && !self.hold.holding()
                 && !running_here
                 && !matches!(pending, Some(Pending::Start(_)))
             {
@@ -176,12 +177,12 @@ impl Node {
                     .get(&name)
                     .is_some_and(|on| on.iter().any(|m| *m != me));
                 if globals.contains(&name) || !others_run {
-                    self.actions.push_back(Action::Start { unit: name.clone() });
+                    self.out.act(Action::Start { unit: name.clone() });
                     self.pending.insert(name.clone(), Pending::Start(self.now));
                 }
             }
             if !want_running && running_here && !matches!(pending, Some(Pending::Stop(_))) {
-                self.actions.push_back(Action::Stop { unit: name.clone() });
+                self.out.act(Action::Stop { unit: name.clone() });
                 self.pending.insert(name.clone(), Pending::Stop(self.now));
             }
             if !want_installed
@@ -189,8 +190,7 @@ impl Node {
                 && pending.is_none()
                 && self.installed.remove(&name).is_some()
             {
-                self.actions
-                    .push_back(Action::Remove { unit: name.clone() });
+                self.out.act(Action::Remove { unit: name.clone() });
             }
         }
     }

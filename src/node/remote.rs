@@ -1,8 +1,8 @@
 //! Remote queries over the gossip wire: `status` and `journal` run on the member that holds a unit.
 //!
-//! A small request/response beside gossip: [`Node::ask_remote`] sends an `Ask` to one
+//! A small request/response beside gossip: [`super::Node::ask_remote`] sends an `Ask` to one
 //! member; that member's driver gets [`RemoteEvent::Asked`], runs the query and hands
-//! the output to [`Node::answer_remote`], which sends it back in numbered parts; the
+//! the output to [`super::Node::answer_remote`], which sends it back in numbered parts; the
 //! asker's driver gets [`RemoteEvent::Answered`] once all parts are in.
 //!
 //! Loss: a question not answered whole within [`RESEND_MS`] is sent again under the
@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Node, Packet};
+use super::outbox::Outbox;
 use crate::journal::Position;
 use crate::time::Millis;
 
@@ -171,7 +171,7 @@ impl Query {
     }
 }
 
-fn query_ok(q: &Query) -> bool {
+pub(super) fn query_ok(q: &Query) -> bool {
     let unit = match q {
         Query::Status { unit } => unit,
         Query::Journal { unit, lines } => {
@@ -199,98 +199,77 @@ fn cut(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-impl Node {
-    /// Asks the live member `machine` to run `query`; the answer comes as a
-    /// [`RemoteEvent`] with the returned id. Errors when the member is not live or too
-    /// many questions are out. Doesn't affect any other state.
-    pub fn ask_remote(&mut self, now: Millis, machine: &str, query: Query) -> Result<u64, String> {
-        self.now = now.max(self.now);
-        if !query_ok(&query) {
-            return Err("not a query shoal answers".into());
-        }
-        let Some(to) = self
-            .membership
-            .live()
-            .into_iter()
-            .filter(|i| i.machine == machine)
-            .map(|i| i.addr)
-            .min()
-        else {
-            return Err(format!("member {machine} is not live"));
-        };
-        if self.remote.asks.len() >= MAX_ASKS {
+impl Remote {
+    /// Sends `query` to the member at `to`; the answer comes as a [`RemoteEvent`] with
+    /// the returned id. Errors when too many questions are out (nothing changed).
+    pub(super) fn ask(
+        &mut self,
+        now: Millis,
+        to: SocketAddr,
+        query: Query,
+        out: &mut Outbox,
+    ) -> Result<u64, String> {
+        if self.asks.len() >= MAX_ASKS {
             return Err("too many questions in flight; try again".into());
         }
-        self.remote.next_id = self.remote.next_id.wrapping_add(1);
-        let id = self.remote.next_id;
-        self.remote.asks.insert(
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.next_id;
+        self.asks.insert(
             id,
             Ask {
                 to,
                 query: query.clone(),
-                since: self.now,
-                sent: self.now,
-                heard: self.now,
+                since: now,
+                sent: now,
+                heard: now,
                 parts: BTreeMap::new(),
                 count: None,
                 code: 0,
             },
         );
-        self.send(to, &Packet::Remote(RemoteMsg::Ask { id, query }));
+        out.send_msg(to, RemoteMsg::Ask { id, query });
         Ok(id)
     }
 
     /// Sends the output of the question `id` from `to` back, cut to [`MAX_OUTPUT_BYTES`],
     /// and keeps it for repeats of the question.
-    pub fn answer_remote(&mut self, now: Millis, to: SocketAddr, id: u64, code: i32, text: &str) {
-        self.now = now.max(self.now);
+    pub(super) fn answer(
+        &mut self,
+        to: SocketAddr,
+        id: u64,
+        code: i32,
+        text: &str,
+        out: &mut Outbox,
+    ) {
         let note = "\n[output cut by shoal]\n";
         let mut body = cut(text, MAX_OUTPUT_BYTES).to_string();
         if body.len() < text.len() {
             body.truncate(cut(&body, MAX_OUTPUT_BYTES - note.len()).len());
             body.push_str(note);
         }
-        self.send_parts(to, id, code, &body);
-        if let Some(s) = self.remote.served.get_mut(&(to, id)) {
+        send_parts(to, id, code, &body, out);
+        if let Some(s) = self.served.get_mut(&(to, id)) {
             s.answer = Some((code, body));
         }
     }
 
-    fn send_parts(&mut self, to: SocketAddr, id: u64, code: i32, body: &str) {
-        let mut parts = Vec::new();
-        let mut rest = body;
-        loop {
-            let p = cut(rest, PART_BYTES);
-            parts.push(p);
-            rest = &rest[p.len()..];
-            if rest.is_empty() {
-                break;
-            }
-        }
-        let count = parts.len() as u16;
-        for (index, data) in parts.into_iter().enumerate() {
-            let msg = RemoteMsg::Part {
-                id,
-                index: index as u16,
-                count,
-                code,
-                data: data.to_string(),
-            };
-            self.send(to, &Packet::Remote(msg));
-        }
+    pub(super) fn poll_event(&mut self) -> Option<RemoteEvent> {
+        self.events.pop_front()
     }
 
-    pub fn poll_remote(&mut self) -> Option<RemoteEvent> {
-        self.remote.events.pop_front()
-    }
-
-    pub(super) fn handle_remote(&mut self, from: SocketAddr, msg: RemoteMsg) {
+    pub(super) fn handle(
+        &mut self,
+        now: Millis,
+        from: SocketAddr,
+        msg: RemoteMsg,
+        out: &mut Outbox,
+    ) {
         match msg {
-            RemoteMsg::Ask { id, query } => self.asked(from, id, query),
+            RemoteMsg::Ask { id, query } => self.asked(now, from, id, query, out),
             RemoteMsg::Working { id } => {
-                if let Some(ask) = self.remote.asks.get_mut(&id) {
+                if let Some(ask) = self.asks.get_mut(&id) {
                     if ask.to == from {
-                        ask.heard = self.now;
+                        ask.heard = now;
                     }
                 }
             }
@@ -301,7 +280,7 @@ impl Node {
                 code,
                 data,
             } => {
-                let Some(ask) = self.remote.asks.get_mut(&id) else {
+                let Some(ask) = self.asks.get_mut(&id) else {
                     // Answered already (a repeat's answer), or given up.
                     return;
                 };
@@ -315,14 +294,14 @@ impl Node {
                 {
                     return;
                 }
-                ask.heard = self.now;
+                ask.heard = now;
                 ask.count = Some(count);
                 ask.code = code;
                 ask.parts.insert(index, data);
                 if ask.parts.len() == count as usize {
-                    if let Some(ask) = self.remote.asks.remove(&id) {
+                    if let Some(ask) = self.asks.remove(&id) {
                         let text: String = ask.parts.into_values().collect();
-                        self.remote.events.push_back(RemoteEvent::Answered {
+                        self.events.push_back(RemoteEvent::Answered {
                             id,
                             code: ask.code,
                             text,
@@ -334,27 +313,26 @@ impl Node {
     }
 
     /// A question from `from`: new ones go to the driver, repeats are answered here.
-    fn asked(&mut self, from: SocketAddr, id: u64, query: Query) {
+    fn asked(&mut self, now: Millis, from: SocketAddr, id: u64, query: Query, out: &mut Outbox) {
         let key = (from, id);
-        if let Some(s) = self.remote.served.get(&key) {
+        if let Some(s) = self.served.get(&key) {
             if s.query == query {
                 match s.answer.clone() {
-                    None => self.send(from, &Packet::Remote(RemoteMsg::Working { id })),
-                    Some((code, body)) => self.send_parts(from, id, code, &body),
+                    None => out.send_msg(from, RemoteMsg::Working { id }),
+                    Some((code, body)) => send_parts(from, id, code, &body, out),
                 }
                 return;
             }
             // The same id for another question: not a repeat (the asker restarted).
-            self.remote.served.remove(&key);
+            self.served.remove(&key);
         }
         if !query_ok(&query) {
             return;
         }
-        if self.remote.served.len() >= MAX_SERVED {
+        if self.served.len() >= MAX_SERVED {
             // Room: forget the oldest answered question; with none, refuse (the asker
             // gives up after its silence limit).
             let oldest = self
-                .remote
                 .served
                 .iter()
                 .filter(|(_, s)| s.answer.is_some())
@@ -362,30 +340,27 @@ impl Node {
                 .map(|(k, _)| *k);
             match oldest {
                 Some(k) => {
-                    self.remote.served.remove(&k);
+                    self.served.remove(&k);
                 }
                 None => return,
             }
         }
-        self.remote.served.insert(
+        self.served.insert(
             key,
             Served {
                 query: query.clone(),
-                since: self.now,
+                since: now,
                 answer: None,
             },
         );
-        self.remote
-            .events
+        self.events
             .push_back(RemoteEvent::Asked { from, id, query });
     }
 
     /// Resends questions still without their answer, gives up those past their limits,
     /// forgets served questions no one will repeat (called from every timeout).
-    pub(super) fn remote_timers(&mut self) {
-        let now = self.now;
+    pub(super) fn handle_timeout(&mut self, now: Millis, out: &mut Outbox) {
         let given_up: Vec<u64> = self
-            .remote
             .asks
             .iter()
             .filter(|(_, a)| {
@@ -394,336 +369,47 @@ impl Node {
             .map(|(id, _)| *id)
             .collect();
         for id in given_up {
-            self.remote.asks.remove(&id);
-            self.remote.events.push_back(RemoteEvent::TimedOut { id });
+            self.asks.remove(&id);
+            self.events.push_back(RemoteEvent::TimedOut { id });
         }
         let mut again = Vec::new();
-        for (id, a) in self.remote.asks.iter_mut() {
+        for (id, a) in self.asks.iter_mut() {
             if now.since(a.sent) >= RESEND_MS {
                 a.sent = now;
                 again.push((a.to, *id, a.query.clone()));
             }
         }
         for (to, id, query) in again {
-            self.send(to, &Packet::Remote(RemoteMsg::Ask { id, query }));
+            out.send_msg(to, RemoteMsg::Ask { id, query });
         }
-        self.remote
-            .served
+        self.served
             .retain(|_, s| now.since(s.since) < SERVED_KEEP_MS);
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::node::{NodeConfig, NodeEvent};
-    use crate::wire::{Key, KeyRing};
-
-    fn node(i: u8) -> Node {
-        let keys = KeyRing::new(Key::from_bytes([5; 32]), vec![]).unwrap();
-        let addr: SocketAddr = format!("10.0.0.{i}:4774").parse().unwrap();
-        let mut cfg = NodeConfig::new(&format!("m{i}"), addr, keys, [i; 32]);
-        cfg.peers = vec![
-            "10.0.0.1:4774".parse().unwrap(),
-            "10.0.0.2:4774".parse().unwrap(),
-        ];
-        Node::new(cfg, Millis(0))
-    }
-
-    /// Delivers every datagram until both are quiet, advancing time in ticks.
-    fn exchange(nodes: &mut [Node], until: impl Fn(&[Node]) -> bool) -> Millis {
-        let mut now = Millis(0);
-        for _ in 0..400 {
-            now = now.plus(50);
-            for n in nodes.iter_mut() {
-                n.handle_timeout(now);
-            }
-            loop {
-                let mut moved = false;
-                for i in 0..nodes.len() {
-                    while let Some((to, bytes)) = nodes[i].poll_transmit() {
-                        let from = nodes[i].identity().addr;
-                        if let Some(j) = nodes.iter().position(|n| n.identity().addr == to) {
-                            nodes[j].handle_datagram(now, from, &bytes);
-                            moved = true;
-                        }
-                    }
-                    while nodes[i].poll_event().is_some() {}
-                }
-                if !moved {
-                    break;
-                }
-            }
-            if until(nodes) {
-                return now;
-            }
+fn send_parts(to: SocketAddr, id: u64, code: i32, body: &str, out: &mut Outbox) {
+    let mut parts = Vec::new();
+    let mut rest = body;
+    loop {
+        let p = cut(rest, PART_BYTES);
+        parts.push(p);
+        rest = &rest[p.len()..];
+        if rest.is_empty() {
+            break;
         }
-        panic!("did not happen in time");
     }
-
-    #[test]
-    fn a_question_goes_to_the_member_and_its_long_answer_comes_back_whole() {
-        let mut nodes = vec![node(1), node(2)];
-        let now = exchange(&mut nodes, |n| !n[0].live_members().is_empty());
-        let query = Query::Journal {
-            unit: "web.service".into(),
-            lines: 50,
-        };
-        let id = nodes[0].ask_remote(now, "m2", query.clone()).unwrap();
-        let (a, b) = nodes.split_at_mut(1);
-        let (to, bytes) = a[0].poll_transmit().unwrap();
-        b[0].handle_datagram(now, a[0].identity().addr, &bytes);
-        assert_eq!(to, b[0].identity().addr);
-        let Some(RemoteEvent::Asked {
-            from,
-            id: asked,
-            query: q,
-        }) = b[0].poll_remote()
-        else {
-            panic!("no question arrived");
-        };
-        assert_eq!((asked, &q), (id, &query));
-        let long: String = "línea del journal\n".repeat(4000);
-        b[0].answer_remote(now, from, asked, 3, &long);
-        while let Some((_, bytes)) = b[0].poll_transmit() {
-            a[0].handle_datagram(now, b[0].identity().addr, &bytes);
-        }
-        let Some(RemoteEvent::Answered {
-            id: got,
+    let count = parts.len() as u16;
+    for (index, data) in parts.into_iter().enumerate() {
+        let msg = RemoteMsg::Part {
+            id,
+            index: index as u16,
+            count,
             code,
-            text,
-        }) = a[0].poll_remote()
-        else {
-            panic!("no answer");
+            data: data.to_string(),
         };
-        assert_eq!((got, code), (id, 3));
-        assert!(text.len() <= MAX_OUTPUT_BYTES && text.ends_with("[output cut by shoal]\n"));
-        assert!(long.starts_with(&text[..1000]));
-    }
-
-    #[test]
-    fn questions_to_unknown_members_or_about_bad_names_are_refused_and_silence_times_out() {
-        let mut nodes = vec![node(1), node(2)];
-        let now = exchange(&mut nodes, |n| !n[0].live_members().is_empty());
-        let bad = Query::Status {
-            unit: "../etc/passwd".into(),
-        };
-        assert!(nodes[0].ask_remote(now, "m2", bad).is_err());
-        let ok = Query::Status {
-            unit: "a.service".into(),
-        };
-        assert!(nodes[0].ask_remote(now, "m9", ok.clone()).is_err());
-        let id = nodes[0].ask_remote(now, "m2", ok).unwrap();
-        while nodes[0].poll_transmit().is_some() {}
-        nodes[0].handle_timeout(now.plus(ASK_TIMEOUT_MS + 1_000));
-        let mut timed_out = false;
-        while let Some(e) = nodes[0].poll_remote() {
-            timed_out |= e == RemoteEvent::TimedOut { id };
-        }
-        assert!(timed_out);
-        let _ = NodeEvent::Left;
-    }
-
-    /// Two joined members, the time they joined at, and each one's remote events.
-    struct Pair {
-        nodes: Vec<Node>,
-        now: Millis,
-        events: [Vec<RemoteEvent>; 2],
-    }
-
-    impl Pair {
-        fn new() -> Pair {
-            let mut nodes = vec![node(1), node(2)];
-            let now = exchange(&mut nodes, |n| {
-                !n[0].live_members().is_empty() && !n[1].live_members().is_empty()
-            });
-            Pair {
-                nodes,
-                now,
-                events: [Vec::new(), Vec::new()],
-            }
-        }
-
-        /// Delivers what is queued (and what that causes) until quiet; datagrams that
-        /// `lose(sender)` says are lost are dropped.
-        fn flush(&mut self, lose: &mut dyn FnMut(usize) -> bool) {
-            for _ in 0..100 {
-                let mut moved = false;
-                for i in 0..2 {
-                    let from = self.nodes[i].identity().addr;
-                    while let Some((_, bytes)) = self.nodes[i].poll_transmit() {
-                        moved = true;
-                        if !lose(i) {
-                            self.nodes[1 - i].handle_datagram(self.now, from, &bytes);
-                        }
-                    }
-                    while let Some(e) = self.nodes[i].poll_remote() {
-                        self.events[i].push(e);
-                    }
-                }
-                if !moved {
-                    return;
-                }
-            }
-        }
-
-        /// Lets `ms` pass in 50 ms steps, delivering as `flush` does.
-        fn run(&mut self, ms: u64, lose: &mut dyn FnMut(usize) -> bool) {
-            let end = self.now.plus(ms);
-            while self.now < end {
-                self.now = self.now.plus(50).min(end);
-                for n in self.nodes.iter_mut() {
-                    n.handle_timeout(self.now);
-                }
-                self.flush(lose);
-            }
-        }
-
-        fn ask(&mut self, query: Query) -> u64 {
-            let now = self.now;
-            self.nodes[0].ask_remote(now, "m2", query).unwrap()
-        }
-
-        fn questions(&self) -> Vec<(SocketAddr, u64, Query)> {
-            self.events[1]
-                .iter()
-                .filter_map(|e| match e {
-                    RemoteEvent::Asked { from, id, query } => Some((*from, *id, query.clone())),
-                    _ => None,
-                })
-                .collect()
-        }
-
-        fn answers(&self) -> Vec<RemoteEvent> {
-            self.events[0].clone()
-        }
-    }
-
-    fn status(unit: &str) -> Query {
-        Query::Status { unit: unit.into() }
-    }
-
-    #[test]
-    fn a_lost_question_is_sent_again_and_answered_once() {
-        let mut p = Pair::new();
-        let id = p.ask(status("a.service"));
-        // The question is lost.
-        let mut sent = 0;
-        p.flush(&mut |i| {
-            sent += usize::from(i == 0);
-            i == 0
-        });
-        assert_eq!(sent, 1);
-        assert!(p.questions().is_empty());
-        p.run(RESEND_MS, &mut |_| false);
-        let qs = p.questions();
-        assert_eq!(qs.len(), 1, "{qs:?}");
-        assert_eq!(qs[0].1, id);
-        let now = p.now;
-        p.nodes[1].answer_remote(now, qs[0].0, id, 0, "active\n");
-        p.flush(&mut |_| false);
-        p.run(5 * RESEND_MS, &mut |_| false);
-        assert_eq!(
-            p.answers(),
-            vec![RemoteEvent::Answered {
-                id,
-                code: 0,
-                text: "active\n".into()
-            }]
-        );
-        assert_eq!(p.questions().len(), 1, "the query ran once");
-    }
-
-    #[test]
-    fn a_lost_answer_is_sent_again_from_memory_and_delivered_once() {
-        let mut p = Pair::new();
-        let query = Query::Journal {
-            unit: "web.service".into(),
-            lines: 300,
-        };
-        let id = p.ask(query);
-        p.flush(&mut |_| false);
-        let (from, asked, _) = p.questions()[0].clone();
-        let text: String = (0..300).map(|i| format!("line {i:03}\n")).collect();
-        assert!(text.len() > 2 * PART_BYTES);
-        let now = p.now;
-        p.nodes[1].answer_remote(now, from, asked, 0, &text);
-        // One of its parts is lost.
-        let mut k = 0;
-        p.flush(&mut |i| {
-            k += usize::from(i == 1);
-            i == 1 && k == 1
-        });
-        assert!(p.answers().is_empty());
-        // Two repeats reach the member before any answer comes back: both are answered
-        // from memory, and the asker takes the first whole answer only.
-        for _ in 0..2 {
-            let now = p.now.plus(RESEND_MS);
-            p.now = now;
-            p.nodes[0].handle_timeout(now);
-            let from = p.nodes[0].identity().addr;
-            while let Some((_, bytes)) = p.nodes[0].poll_transmit() {
-                p.nodes[1].handle_datagram(now, from, &bytes);
-            }
-        }
-        p.flush(&mut |_| false);
-        p.run(5 * RESEND_MS, &mut |_| false);
-        assert_eq!(
-            p.answers(),
-            vec![RemoteEvent::Answered { id, code: 0, text }]
-        );
-        assert_eq!(p.questions().len(), 1, "the query ran once");
-    }
-
-    #[test]
-    fn a_slow_answer_is_waited_for_while_the_member_says_it_works() {
-        let mut p = Pair::new();
-        let id = p.ask(status("slow.service"));
-        p.run(6_000, &mut |_| false);
-        assert!(p.answers().is_empty(), "{:?}", p.answers());
-        let qs = p.questions();
-        assert_eq!(qs.len(), 1);
-        let now = p.now;
-        p.nodes[1].answer_remote(now, qs[0].0, id, 3, "inactive\n");
-        p.run(RESEND_MS, &mut |_| false);
-        assert_eq!(
-            p.answers(),
-            vec![RemoteEvent::Answered {
-                id,
-                code: 3,
-                text: "inactive\n".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn a_silent_member_is_given_up_after_a_few_tries_not_the_whole_timeout() {
-        let mut p = Pair::new();
-        let start = p.now;
-        let id = p.ask(status("a.service"));
-        let mut tries = 0;
-        let mut timed_out_at = None;
-        while timed_out_at.is_none() && p.now.since(start) < ASK_TIMEOUT_MS {
-            // Everything from the asker is lost.
-            p.run(50, &mut |i| {
-                tries += usize::from(i == 0);
-                i == 0
-            });
-            if p.answers().contains(&RemoteEvent::TimedOut { id }) {
-                timed_out_at = Some(p.now.since(start));
-            }
-        }
-        let t = timed_out_at.expect("gave up");
-        assert!((SILENCE_MS..SILENCE_MS + 100).contains(&t), "after {t} ms");
-        // Gossip goes out too; at least the question went out several times.
-        assert!(tries >= (SILENCE_MS / RESEND_MS) as usize, "{tries}");
-        assert_eq!(p.answers().len(), 1);
-    }
-
-    #[test]
-    fn a_restarted_asker_does_not_reuse_ids() {
-        let a = Remote::new(&[1; 32]);
-        let b = Remote::new(&[2; 32]);
-        assert_ne!(a.next_id, b.next_id);
+        out.send_msg(to, msg);
     }
 }
+
+#[cfg(test)]
+mod tests;

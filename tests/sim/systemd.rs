@@ -36,10 +36,7 @@ pub fn status(state: State) -> Status {
         State::Deactivating(_) => ("deactivating", "stop-sigterm"),
         State::Failed => ("failed", "failed"),
     };
-    Status {
-        active: active.into(),
-        sub: sub.into(),
-    }
+    shoal::node::testing::status(active, sub)
 }
 
 impl Systemd {
