@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, Node, Pending};
-use crate::catalog::{Desired, Status, Target};
+use crate::catalog::{Desired, Digest, Status, Target};
 use crate::schedule::{self, Decision, Job, MachineId, Member, Metadata, Running};
 
 impl Node {
@@ -153,18 +153,8 @@ impl Node {
             let running_here = self.local.get(&name).is_some_and(Status::is_running);
             let pending = self.pending.get(&name).copied();
 
-            if want_installed {
-                if let Some(d) = digest {
-                    if self.installed.get(&name) != Some(&d) {
-                        if let Some(text) = self.catalog.text(&d) {
-                            self.out.act(Action::Install {
-                                unit: name.clone(),
-                                text: text.to_string(),
-                            });
-                            self.installed.insert(name.clone(), d);
-                        }
-                    }
-                }
+            if let Some(d) = digest.filter(|_| want_installed) {
+                self.install(&name, d);
             }
             let installed = digest.is_some_and(|d| self.installed.get(&name) == Some(&d));
             if want_running
@@ -192,6 +182,21 @@ impl Node {
             {
                 self.out.act(Action::Remove { unit: name.clone() });
             }
+        }
+    }
+
+    /// Installs the unit file with text `digest` here, unless it is installed already
+    /// or the text has not arrived yet (a later reconcile does it then).
+    fn install(&mut self, name: &str, digest: Digest) {
+        if self.installed.get(name) == Some(&digest) {
+            return;
+        }
+        if let Some(text) = self.catalog.text(&digest) {
+            self.out.act(Action::Install {
+                unit: name.to_string(),
+                text: text.to_string(),
+            });
+            self.installed.insert(name.to_string(), digest);
         }
     }
 }

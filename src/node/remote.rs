@@ -187,7 +187,7 @@ pub(super) fn query_ok(q: &Query) -> bool {
             unit
         }
     };
-    crate::systemd::is_unit_name(unit)
+    crate::unit::name::is_safe_unit_name(unit)
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.

@@ -6,6 +6,7 @@
 
 use super::{Node, Pending};
 use crate::catalog::{self, ReportEntry, ReportVersion, Status, WireEntry};
+use crate::states::ActiveState;
 use crate::time::Millis;
 
 impl Node {
@@ -24,7 +25,10 @@ impl Node {
         let running = status.as_ref().is_some_and(Status::is_running);
         match self.pending.get(unit) {
             Some(Pending::Start(_))
-                if running || status.as_ref().is_some_and(|s| s.active == "failed") =>
+                if running
+                    || status
+                        .as_ref()
+                        .is_some_and(|s| s.active == ActiveState::Failed) =>
             {
                 self.pending.remove(unit);
             }

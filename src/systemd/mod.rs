@@ -145,7 +145,7 @@ impl std::error::Error for SystemdError {}
 /// suffix, at most 255 bytes, see [`UnitName::parse`]) that does not start with
 /// a dot or a dash (no hidden files, no options).
 pub fn is_unit_name(name: &str) -> bool {
-    crate::unit::UnitName::parse(name).is_ok() && !name.starts_with(['.', '-'])
+    crate::unit::name::is_safe_unit_name(name)
 }
 
 fn check_name(op: &'static str, unit: &str) -> Result<(), SystemdError> {
