@@ -4,6 +4,9 @@
 //! Run: `cargo xtask bench` (or `cargo bench --bench placement`). Prints medians of
 //! repeated runs and ratios against the baseline measured in the same process.
 
+mod common;
+use common::thread_cpu_time;
+
 use std::collections::BTreeSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -124,19 +127,6 @@ fn plain_jobs() -> Vec<Job> {
             options: FleetOptions::default(),
         })
         .collect()
-}
-
-/// CPU time of this thread: on a busy machine, wall time would count other
-/// processes' turns as placement time.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Median of `runs` runs: (thread CPU time, wall time).

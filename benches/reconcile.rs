@@ -11,6 +11,9 @@
 //! building placement's inputs and the start/stop decision (malloc/free/memcmp
 //! about two thirds, `Solver::solve` under 2%).
 
+mod common;
+use common::thread_cpu_time;
+
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -140,19 +143,6 @@ fn cluster() -> (Vec<Node>, Millis) {
         step(&mut nodes, now);
     }
     (nodes, now)
-}
-
-/// CPU time of this thread: on a busy machine, wall time would count other
-/// processes' turns as reconcile time.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn ms(d: Duration) -> f64 {

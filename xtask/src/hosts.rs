@@ -16,7 +16,7 @@ mod net;
 mod rootfs;
 mod run;
 
-pub use machine::{Machine, HOST_PATH};
+pub use machine::{children, Machine, HOST_PATH};
 pub use run::run as run_cmd;
 pub use run::Result;
 

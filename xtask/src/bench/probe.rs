@@ -7,6 +7,7 @@
 
 use super::stats::{self, NetCounters};
 use crate::agents::Shoal;
+use crate::hosts::children;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -115,22 +116,6 @@ pub fn clk_tck() -> f64 {
         .and_then(|o| stats::count(&String::from_utf8_lossy(&o.stdout)))
         .filter(|&t| t > 0)
         .unwrap_or(100) as f64
-}
-
-/// Child pids of `pid` (all its threads), from `/proc/PID/task/*/children`.
-fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
 }
 
 /// The arguments of `pid`.

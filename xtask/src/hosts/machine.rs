@@ -290,8 +290,8 @@ pub fn nsenter(leader: u32, env: &[(&str, &str)], argv: &[&str]) -> Command {
     c
 }
 
-/// Child pids of `pid` (all threads), from `/proc/PID/task/*/children`.
-fn children(pid: u32) -> Vec<u32> {
+/// Child pids of `pid` (all its threads), from `/proc/PID/task/*/children`.
+pub fn children(pid: u32) -> Vec<u32> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
