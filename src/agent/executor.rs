@@ -186,12 +186,25 @@ impl Executor {
         }
     }
 
+    /// Removes `unit`'s file, stopping it first. The node removes only a unit it
+    /// believes stopped, but under load systemd may still hold a queued start job
+    /// for it (the unit shows `inactive` until the job runs): removing the file
+    /// would not cancel that job, and the unit would then run with no file, shown
+    /// as `not-found`, which no member counts or stops. A stop replaces the queued
+    /// job and costs nothing when nothing is queued.
+    fn stop_then_remove(&mut self, unit: &str) -> Result<(), crate::systemd::SystemdError> {
+        if let Err(e) = self.sd.stop(unit) {
+            log::debug!("{e} (before removing it)");
+        }
+        self.sd.remove(unit)
+    }
+
     /// One action against systemd; a failure is logged, and the state polls that
     /// follow tell the node what systemd made of it.
     fn run(&mut self, action: &Action) {
         let result = match action {
             Action::Install { unit, text } => self.sd.install(unit, text),
-            Action::Remove { unit } => self.sd.remove(unit),
+            Action::Remove { unit } => self.stop_then_remove(unit),
             Action::Start { unit } => self.sd.start(unit),
             Action::Stop { unit } => self.sd.stop(unit),
         };

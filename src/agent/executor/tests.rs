@@ -123,3 +123,20 @@ fn each_units_own_actions_keep_their_order_across_a_batch() {
         Some(TEXT.to_string())
     );
 }
+
+#[test]
+fn a_unit_removed_while_its_start_is_still_underway_is_stopped_not_orphaned() {
+    let (mut ex, sd) = executor();
+    ex.apply(vec![install("a.service"), start("a.service")]);
+    // The node moved the unit away believing it never started (its start job was
+    // still queued, the unit inactive), so it asks for the file's removal alone.
+    ex.apply(vec![remove("a.service")]);
+    sd.with(|sd| sd.finish_all());
+    let states = sd.with(|sd| sd.states(&["a.service"])).expect("states");
+    let a = &states["a.service"];
+    assert!(
+        !a.active_state.is_running(),
+        "a.service runs with its file gone ({a:?}): no member would ever stop it"
+    );
+    assert_eq!(sd.with(|sd| sd.file("a.service").map(str::to_string)), None);
+}
