@@ -328,6 +328,11 @@ mod tests {
                 name: "a.service".into(),
                 from: Position::After("s=1;i=2;t=3".into()),
             },
+            Request::Batch {
+                submit: vec![("a.service".into(), "[Service]\n".into())],
+                verb: Some(Verb::Start),
+                names: vec!["a.service".into(), "b.service".into()],
+            },
         ];
         for r in reqs {
             assert_eq!(read::<Request>(&encode(&r).unwrap()).unwrap(), r);
@@ -356,6 +361,11 @@ mod tests {
             }],
         });
         assert_eq!(read::<Response>(&encode(&view).unwrap()).unwrap(), view);
+        let batch = Response::Batch {
+            applied: 2,
+            error: Some("unit c.service is not known; submit it first".into()),
+        };
+        assert_eq!(read::<Response>(&encode(&batch).unwrap()).unwrap(), batch);
     }
 
     /// Every version reads a `Hello` the same way: the first variant, then the version.
