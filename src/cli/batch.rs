@@ -127,6 +127,19 @@ mod tests {
                 names: names.clone()
             }]
         );
+        // `start` of fifty new units: their submits and starts in one request.
+        let fifty: Vec<(String, String)> = (0..50)
+            .map(|i| {
+                (
+                    format!("u{i}.service"),
+                    "[Service]\nExecStart=/bin/true\n".into(),
+                )
+            })
+            .collect();
+        let fifty_names: Vec<String> = fifty.iter().map(|(n, _)| n.clone()).collect();
+        let reqs = requests(&fifty, Some(Verb::Start), &fifty_names, BATCH_BUDGET_BYTES);
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(unpack(&reqs), (fifty, fifty_names));
         let big = vec![("a.service".to_string(), "x".repeat(100))];
         let reqs = requests(&big, Some(Verb::Load), &names, 50);
         assert_eq!(reqs.len(), 2, "the big submit alone, then both names");
