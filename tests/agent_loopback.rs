@@ -761,3 +761,59 @@ fn live_why_explains_from_the_agents_own_placement_view() {
     drop(member);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn fifty_units_start_in_one_command_and_a_batch_stops_at_its_first_refusal() {
+    let (base, member) = one_member("batch");
+    let endpoint = format!("unix://{}", member.endpoint().0.display());
+    let files: Vec<String> = (0..50)
+        .map(|i| {
+            let f = base.join(format!("u{i}.service"));
+            std::fs::write(&f, "[Service]\nExecStart=/bin/sleep 1000\n").expect("write");
+            f.display().to_string()
+        })
+        .collect();
+    let mut args = vec!["--endpoint", &endpoint, "start", "--no-block"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = run_cli(&args);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    wait_for("all fifty run", Duration::from_secs(20), || {
+        let u = units(&member);
+        u.len() == 50
+            && u.iter()
+                .all(|u| u.runs.iter().any(|r| r.active == "active"))
+    });
+
+    // One request stops units up to the first unknown one, and says which it was.
+    let mut c = Client::connect(&member.endpoint()).expect("connect");
+    let answer = c.call(&Request::Batch {
+        submit: vec![],
+        verb: Some(shoal::control::Verb::Stop),
+        names: vec![
+            "u0.service".into(),
+            "nope.service".into(),
+            "u1.service".into(),
+        ],
+    });
+    let Ok(Response::Batch { applied, error }) = answer else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(applied, 1);
+    assert!(error.is_some_and(|e| e.contains("nope.service")));
+
+    // The client prints what it did up to the refusal, then the refusal.
+    let (code, out, err) = run_cli(&[
+        "--endpoint",
+        &endpoint,
+        "destroy",
+        "u2.service",
+        "nope.service",
+        "u3.service",
+    ]);
+    assert_eq!(code, 1, "{out} {err}");
+    assert_eq!(out, "Destroyed u2.service\n");
+    assert!(err.contains("unit nope.service is not known"), "{err}");
+    assert_eq!(units(&member).len(), 49, "u3 was not tried");
+    drop(member);
+    let _ = std::fs::remove_dir_all(&base);
+}

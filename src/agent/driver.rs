@@ -20,7 +20,7 @@ use super::{persist, tools, views};
 use crate::catalog::{Desired, Status};
 use crate::control::protocol::PROTOCOL_VERSION;
 use crate::control::protocol::{PlacementView, ViewUnit};
-use crate::control::{Request, Response};
+use crate::control::{Request, Response, Verb};
 use crate::node::{Action, Command, Node, NodeEvent, Query, RemoteEvent};
 use crate::time::Millis;
 
@@ -234,6 +234,11 @@ impl Driver {
             Request::Stop { name } => Command::Stop { name },
             Request::Unload { name } => Command::Unload { name },
             Request::Destroy { name } => Command::Destroy { name },
+            Request::Batch {
+                submit,
+                verb,
+                names,
+            } => return Some(self.batch(submit, verb, names)),
         };
         log::info!("command: {command:?}", command = CommandLog(&command));
         let answer = match self.node.handle_command(now, command) {
@@ -244,6 +249,55 @@ impl Driver {
             self.last_saved = persist::fingerprint(&self.node);
         }
         Some(answer)
+    }
+
+    /// A multi-unit command: its submits then its verb on every name, as one node
+    /// input (one reconcile, one rumour flush) and one save. A text that does not
+    /// parse is refused like the node's refusals: the steps before it are applied, the
+    /// ones from it on are not.
+    fn batch(
+        &mut self,
+        submit: Vec<(String, String)>,
+        verb: Option<Verb>,
+        names: Vec<String>,
+    ) -> Response {
+        if verb.is_none() && !names.is_empty() {
+            return Response::Error("a batch names units but no verb for them".into());
+        }
+        let mut cmds = Vec::with_capacity(submit.len() + names.len());
+        let mut bad = None;
+        for (name, text) in submit {
+            if let Err(e) = crate::unit::parse_unit(&name, &name, &text) {
+                bad = Some(e.to_string());
+                break;
+            }
+            cmds.push(Command::Submit { name, text });
+        }
+        if bad.is_none() {
+            cmds.extend(names.into_iter().map(|name| match verb {
+                None | Some(Verb::Load) => Command::Load { name },
+                Some(Verb::Start) => Command::Start { name },
+                Some(Verb::Stop) => Command::Stop { name },
+                Some(Verb::Unload) => Command::Unload { name },
+                Some(Verb::Destroy) => Command::Destroy { name },
+            }));
+        }
+        log::info!("command: batch of {} ({verb:?})", cmds.len());
+        for c in &cmds {
+            log::debug!("command: {:?}", CommandLog(c));
+        }
+        let (applied, result) = self.node.handle_commands(self.now(), cmds);
+        if persist::save(&self.node, &self.data_dir) {
+            self.last_saved = persist::fingerprint(&self.node);
+        }
+        let error = match result {
+            Err(e) => Some(e.to_string()),
+            Ok(()) => bad,
+        };
+        Response::Batch {
+            applied: applied as u32,
+            error,
+        }
     }
 
     fn cat(&self, name: &str) -> Response {

@@ -7,6 +7,7 @@
 //! timeout and every wait a bound.
 
 mod agent_cmd;
+mod batch;
 pub mod command;
 mod demo;
 pub mod exit;

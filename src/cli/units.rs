@@ -7,21 +7,18 @@
 
 use std::io::Write;
 
+use super::batch;
 use super::command::{unit_name, WaitOpts};
 use super::exit::{EXIT_BAD_INPUT, EXIT_OK};
 use super::input::load_units;
 use super::session::{Fail, Session};
 use super::wait::wait;
-use crate::control::{Endpoint, Request};
+use crate::control::{Endpoint, Verb};
 use crate::unit::Unit;
 
-/// Submits the units the cluster does not know yet, reading their files here (a known
-/// unit is used as the cluster has it, as fleetctl does). Returns the names in order.
-fn submit_missing(
-    s: &mut Session,
-    args: &[String],
-    err: &mut dyn Write,
-) -> Result<Vec<String>, Fail> {
+/// The units the cluster does not know yet, read from their files here (a known unit
+/// is used as the cluster has it, as fleetctl does), and every unit's name in order.
+fn missing_units(s: &mut Session, args: &[String]) -> Result<(Vec<Unit>, Vec<String>), Fail> {
     let known: Vec<String> = s.units()?.into_iter().map(|u| u.name).collect();
     let mut missing = Vec::new();
     let mut names = Vec::new();
@@ -35,22 +32,31 @@ fn submit_missing(
         }
     }
     let units = load_units(&missing).map_err(|e| Fail(EXIT_BAD_INPUT, e.to_string()))?;
-    submit_units(s, units, err)?;
-    Ok(names)
+    Ok((units, names))
 }
 
-/// Submits parsed units, printing each one's parser warnings first.
-fn submit_units(s: &mut Session, units: Vec<Unit>, err: &mut dyn Write) -> Result<(), Fail> {
-    for u in units {
+/// Submits `units`, then asks `verb` of `names`, as one batch. Each submitted unit's
+/// parser warnings are printed first, up to the one the agent refused (as when each
+/// unit was its own request).
+fn submit_then(
+    s: &mut Session,
+    units: Vec<Unit>,
+    verb: Option<Verb>,
+    names: &[String],
+    err: &mut dyn Write,
+) -> Result<(), Fail> {
+    let submit: Vec<(String, String)> = units
+        .iter()
+        .map(|u| (u.name.to_string(), u.text.clone()))
+        .collect();
+    let (applied, fail) = batch::send(s, &submit, verb, names);
+    let tried = if fail.is_some() { applied + 1 } else { applied };
+    for u in units.iter().take(tried) {
         for w in &u.warnings {
             let _ = writeln!(err, "shoal: warning: {w}");
         }
-        s.call(&Request::Submit {
-            name: u.name.to_string(),
-            text: u.text,
-        })?;
     }
-    Ok(())
+    fail.map_or(Ok(()), Err)
 }
 
 /// `submit FILE...`: files are read and checked before connecting, so a bad file
@@ -58,12 +64,12 @@ fn submit_units(s: &mut Session, units: Vec<Unit>, err: &mut dyn Write) -> Resul
 pub fn submit(endpoint: &Endpoint, files: &[String], err: &mut dyn Write) -> Result<i32, Fail> {
     let units = load_units(files).map_err(|e| Fail(EXIT_BAD_INPUT, e.to_string()))?;
     let mut s = Session::open(endpoint)?;
-    submit_units(&mut s, units, err)?;
+    submit_then(&mut s, units, None, &[], err)?;
     Ok(EXIT_OK)
 }
 
 /// `load` (`launch` false) or `start` (`launch` true): submits what the cluster does
-/// not know yet, asks for the target state, then waits unless told not to.
+/// not know yet and asks for the target state in one batch, then waits unless told not to.
 pub fn load_or_start(
     endpoint: &Endpoint,
     args: &[String],
@@ -73,15 +79,9 @@ pub fn load_or_start(
     err: &mut dyn Write,
 ) -> Result<i32, Fail> {
     let mut s = Session::open(endpoint)?;
-    let names = submit_missing(&mut s, args, err)?;
-    for n in &names {
-        let req = if launch {
-            Request::Start { name: n.clone() }
-        } else {
-            Request::Load { name: n.clone() }
-        };
-        s.call(&req)?;
-    }
+    let (units, names) = missing_units(&mut s, args)?;
+    let verb = if launch { Verb::Start } else { Verb::Load };
+    submit_then(&mut s, units, Some(verb), &names, err)?;
     match o.block {
         None => Ok(EXIT_OK),
         Some(_) => wait(&mut s, &names, launch, o, out, err),
@@ -107,14 +107,13 @@ pub fn lower(
     err: &mut dyn Write,
 ) -> Result<i32, Fail> {
     let mut s = Session::open(endpoint)?;
-    for n in names {
-        let name = n.clone();
-        let req = match to {
-            Lower::Stop => Request::Stop { name },
-            Lower::Unload => Request::Unload { name },
-            Lower::Destroy => Request::Destroy { name },
-        };
-        s.call(&req)?;
+    let verb = match to {
+        Lower::Stop => Verb::Stop,
+        Lower::Unload => Verb::Unload,
+        Lower::Destroy => Verb::Destroy,
+    };
+    let (applied, fail) = batch::send(&mut s, &[], Some(verb), names);
+    for n in names.iter().take(applied) {
         match to {
             Lower::Unload => {
                 let _ = writeln!(out, "Unit {n} inactive");
@@ -124,6 +123,9 @@ pub fn lower(
             }
             Lower::Stop => {}
         }
+    }
+    if let Some(f) = fail {
+        return Err(f);
     }
     match wait_opts {
         Some(o) if to == Lower::Stop && o.block.is_some() => {

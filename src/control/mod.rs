@@ -11,5 +11,6 @@ pub mod protocol;
 
 pub use client::{Client, Endpoint};
 pub use protocol::{
-    MachineInfo, PlacementView, Request, Response, UnitInfo, UnitRun, ViewUnit, PROTOCOL_VERSION,
+    MachineInfo, PlacementView, Request, Response, UnitInfo, UnitRun, Verb, ViewUnit,
+    PROTOCOL_VERSION,
 };

@@ -17,7 +17,15 @@ pub const MAX_FRAME_BYTES: usize = 8 << 20;
 ///
 /// 1: the first. 2: `Follow` (`journal -f`). 3: the client's `Hello` carries its
 /// version and comes first on every connection; `PlacementView` (`why`, `plan`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: `Batch`, so a multi-unit command is one request and one catalog change (the
+/// client sends it for every `submit`/`load`/`start`/`stop`/`unload`/`destroy`, which a
+/// version-3 agent could not read).
+pub const PROTOCOL_VERSION: u32 = 4;
+
+/// The byte budget of one `Batch` request the client builds: far under
+/// [`MAX_FRAME_BYTES`] even with a unit of the largest text, so a command of
+/// thousands of files goes as several frames rather than one refused one.
+pub const BATCH_BUDGET_BYTES: usize = 1 << 20;
 
 /// What a client asks the agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +80,25 @@ pub enum Request {
     /// What this member places with: its members, who runs what (reports of the
     /// members' current boots only) and the units to place. Answered with `View`.
     PlacementView,
+    /// A multi-unit command as one catalog change: every `submit` in order, then `verb`
+    /// (if any) on every name in order. Applied in that order up to the first refusal,
+    /// which stops the batch (as the client's one request per unit did before version
+    /// 4). Answered with `Batch`. Added last, so the other requests keep their encoding.
+    Batch {
+        submit: Vec<(String, String)>,
+        verb: Option<Verb>,
+        names: Vec<String>,
+    },
+}
+
+/// What a [`Request::Batch`] asks of each of its names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verb {
+    Load,
+    Start,
+    Stop,
+    Unload,
+    Destroy,
 }
 
 /// The agent's answer to one request.
@@ -94,6 +121,13 @@ pub enum Response {
         code: i32,
     },
     View(PlacementView),
+    /// The answer to a [`Request::Batch`]: how many of its steps (submits first, then
+    /// names) were applied, and why the next one was refused, if one was (the steps
+    /// after it were not tried).
+    Batch {
+        applied: u32,
+        error: Option<String>,
+    },
 }
 
 /// The inputs of the agent's own placement, so that `why` explains exactly what the
@@ -294,6 +328,11 @@ mod tests {
                 name: "a.service".into(),
                 from: Position::After("s=1;i=2;t=3".into()),
             },
+            Request::Batch {
+                submit: vec![("a.service".into(), "[Service]\n".into())],
+                verb: Some(Verb::Start),
+                names: vec!["a.service".into(), "b.service".into()],
+            },
         ];
         for r in reqs {
             assert_eq!(read::<Request>(&encode(&r).unwrap()).unwrap(), r);
@@ -322,6 +361,11 @@ mod tests {
             }],
         });
         assert_eq!(read::<Response>(&encode(&view).unwrap()).unwrap(), view);
+        let batch = Response::Batch {
+            applied: 2,
+            error: Some("unit c.service is not known; submit it first".into()),
+        };
+        assert_eq!(read::<Response>(&encode(&batch).unwrap()).unwrap(), batch);
     }
 
     /// Every version reads a `Hello` the same way: the first variant, then the version.

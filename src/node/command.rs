@@ -70,6 +70,36 @@ impl Node {
         result
     }
 
+    /// Applies `cmds` in order as one input: the edits, then one reconcile and one
+    /// rumour flush for all of them. Stops at the first refusal, leaving the commands
+    /// before it applied and the ones after it untried (as sending them one by one and
+    /// stopping at the first error would). Returns how many were applied, and the
+    /// refusal if there was one.
+    pub fn handle_commands(
+        &mut self,
+        now: crate::time::Millis,
+        cmds: Vec<Command>,
+    ) -> (usize, Result<(), CommandError>) {
+        self.now = now.max(self.now);
+        if let Some(why) = &self.refused {
+            return (0, Err(CommandError::NotMember(why.clone())));
+        }
+        if self.left || self.leaving_since.is_some() {
+            return (0, Err(CommandError::NotMember("leaving".into())));
+        }
+        let mut applied = 0;
+        let mut result = Ok(());
+        for cmd in cmds {
+            if let Err(e) = self.command(cmd) {
+                result = Err(e);
+                break;
+            }
+            applied += 1;
+        }
+        self.after_input();
+        (applied, result)
+    }
+
     fn command(&mut self, cmd: Command) -> Result<(), CommandError> {
         let (name, target) = match cmd {
             Command::Leave => {

@@ -120,3 +120,78 @@ fn garbage_datagrams_are_counted_and_change_nothing() {
     assert!(n.catalog().replica().units.is_empty());
     assert!(n.live_members().is_empty());
 }
+
+/// `n` units `u0.service`... submitted then started, as one batch would carry them.
+fn submits_then_starts(n: usize) -> Vec<Command> {
+    let names: Vec<String> = (0..n).map(|i| format!("u{i}.service")).collect();
+    let mut cmds: Vec<Command> = names.iter().map(|u| submit(u, TEXT)).collect();
+    cmds.extend(names.iter().map(|u| start(u)));
+    cmds
+}
+
+#[test]
+fn a_batch_is_one_input_one_reconcile_and_stops_at_its_first_refusal() {
+    let mut n = node(3);
+    // Past the join grace, so the batch's own reconcile may start units.
+    n.handle_timeout(Millis(60_000));
+    assert_eq!(actions(&mut n), vec![]);
+    let (applied, result) = n.handle_commands(Millis(60_010), submits_then_starts(20));
+    assert_eq!((applied, result), (40, Ok(())));
+    // The one reconcile after the batch already decided for all twenty units.
+    let got = actions(&mut n);
+    let starts = got
+        .iter()
+        .filter(|a| matches!(a, Action::Start { .. }))
+        .count();
+    let installs = got
+        .iter()
+        .filter(|a| matches!(a, Action::Install { .. }))
+        .count();
+    assert_eq!((installs, starts), (20, 20), "{got:?}");
+
+    // A refusal stops the batch there: the step before it applied, the one after untried.
+    let cmds = vec![
+        stop("u0.service"),
+        start("nope.service"),
+        stop("u1.service"),
+    ];
+    let (applied, result) = n.handle_commands(Millis(60_020), cmds);
+    assert_eq!(applied, 1);
+    assert_eq!(
+        result,
+        Err(CommandError::UnknownUnit("nope.service".into()))
+    );
+    let target = |u: &str| match n.catalog().unit(u).map(|e| &e.state) {
+        Some(crate::catalog::Desired::Live { target, .. }) => Some(*target),
+        _ => None,
+    };
+    assert_eq!(target("u0.service"), Some(crate::catalog::Target::Loaded));
+    assert_eq!(target("u1.service"), Some(crate::catalog::Target::Launched));
+}
+
+#[test]
+fn a_batch_flushes_its_rumours_once_not_once_per_unit() {
+    let sent = |batch: bool| {
+        let mut net = testing::Net::new(vec![
+            testing::member(4, 1, &[2], 0),
+            testing::member(5, 2, &[1], 0),
+        ]);
+        net.join(10);
+        let now = net.now;
+        let node = &mut net.nodes[0];
+        while node.poll_transmit().is_some() {}
+        if batch {
+            node.handle_commands(now, submits_then_starts(20))
+                .1
+                .unwrap();
+        } else {
+            for c in submits_then_starts(20) {
+                node.handle_command(now, c).unwrap();
+            }
+        }
+        std::iter::from_fn(|| node.poll_transmit()).count()
+    };
+    let (one_by_one, batched) = (sent(false), sent(true));
+    assert!(one_by_one >= 40, "{one_by_one}");
+    assert!(batched <= 4, "one flush packs the forty rumours: {batched}");
+}
