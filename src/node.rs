@@ -225,30 +225,63 @@ impl Node {
 
     /// A datagram arrived from `from`.
     pub fn handle_datagram(&mut self, now: Millis, from: SocketAddr, bytes: &[u8]) {
+        self.handle_datagrams(now, [(from, bytes)]);
+    }
+
+    /// Datagrams that arrived together (the driver takes all that wait in its inbox):
+    /// opened in arrival order, membership's handled first, then the rest, then one
+    /// reconcile and one rumour flush for all of them. A busy member so answers probes
+    /// before it merges a burst of catalog records, and a burst costs one placement.
+    pub fn handle_datagrams<'a>(
+        &mut self,
+        now: Millis,
+        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
+    ) {
         self.now = now.max(self.now);
         if self.is_out() {
             self.update_timers();
             return;
         }
-        self.out.stats.datagrams_received += 1;
-        let packet = wire::decode_fresh::<Packet>(
-            self.out.keys(),
-            bytes,
-            &mut self.drops,
-            &mut self.replays,
-        );
-        match packet.map(Packet::route) {
-            Some(Routed::Swim(data)) if self.membership.handle_data(self.now, &data).is_err() => {
-                self.out.stats.swim_refused += 1;
+        let mut later = Vec::new();
+        for (from, bytes) in datagrams {
+            self.out.stats.datagrams_received += 1;
+            let packet = wire::decode_fresh::<Packet>(
+                self.out.keys(),
+                bytes,
+                &mut self.drops,
+                &mut self.replays,
+            );
+            match packet.map(Packet::route) {
+                Some(Routed::Swim(data)) => self.handle_swim(&data),
+                Some(other) => later.push((from, other)),
+                None => {}
             }
-            Some(Routed::Swim(_)) => {}
-            Some(Routed::Catalog(msg)) => self.handle_catalog(from, msg),
-            Some(Routed::Repair(msg)) => {
+        }
+        // Acks and membership news go out ahead of whatever the rest causes.
+        self.drain_membership();
+        for (from, routed) in later {
+            self.route(from, routed);
+        }
+        self.after_input();
+    }
+
+    fn handle_swim(&mut self, data: &[u8]) {
+        if self.membership.handle_data(self.now, data).is_err() {
+            self.out.stats.swim_refused += 1;
+        }
+    }
+
+    /// Hands an opened datagram that is not membership's to its sub-protocol.
+    fn route(&mut self, from: SocketAddr, routed: Routed) {
+        match routed {
+            Routed::Swim(data) => self.handle_swim(&data),
+            Routed::Catalog(msg) => self.handle_catalog(from, msg),
+            Routed::Repair(msg) => {
                 let (m, out) = (&mut self.membership, &mut self.out);
                 self.repair.handle(self.now, from, msg, m, out);
             }
-            Some(Routed::Remote(msg)) => self.remote.handle(self.now, from, msg, &mut self.out),
-            Some(Routed::Hold(msg)) => {
+            Routed::Remote(msg) => self.remote.handle(self.now, from, msg, &mut self.out),
+            Routed::Hold(msg) => {
                 let from_live = self.membership.live_addrs().contains(&from);
                 match self
                     .hold
@@ -259,9 +292,7 @@ impl Node {
                     HoldOutcome::Released => self.dirty = true,
                 }
             }
-            None => {}
         }
-        self.after_input();
     }
 
     /// Time passed; run whatever is due.

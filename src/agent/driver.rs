@@ -28,6 +28,44 @@ use crate::time::Millis;
 /// a command).
 pub const SAVE_PERIOD: Duration = Duration::from_secs(2);
 
+/// Most inputs taken from the inbox in one turn of the loop: a bound on one turn's
+/// work, so timers (and the next turn's probes) are never starved for long.
+const MAX_INPUTS_PER_TURN: usize = 512;
+
+/// A turn of the loop busy for longer than this is logged: probes waited that long
+/// for an answer (foca's direct-ack timeout is 150 ms).
+const STALL_WARNING: Duration = Duration::from_millis(100);
+
+/// The inputs of one turn of the loop, sorted by how urgently they are handled.
+#[derive(Default)]
+struct Turn {
+    len: usize,
+    datagrams: Vec<(SocketAddr, Vec<u8>)>,
+    reports: Vec<(String, Option<Status>)>,
+    others: Vec<Input>,
+}
+
+impl Turn {
+    fn push(&mut self, input: Input) {
+        self.len += 1;
+        match input {
+            Input::Datagram(from, bytes) => self.datagrams.push((from, bytes)),
+            Input::Reports(r) => self.reports.extend(r),
+            other => self.others.push(other),
+        }
+    }
+
+    /// What the turn held, for the stall warning.
+    fn summary(&self) -> String {
+        format!(
+            "{} datagrams, {} unit states, {} other inputs",
+            self.datagrams.len(),
+            self.reports.len(),
+            self.others.len()
+        )
+    }
+}
+
 /// Everything that reaches the event loop.
 pub enum Input {
     Datagram(SocketAddr, Vec<u8>),
@@ -96,41 +134,79 @@ impl Driver {
                 deadline = deadline.min(self.instant(t));
             }
             let inbox = self.inbox.clone();
-            let input = rt::future::or(async { inbox.recv().await.ok() }, async {
+            let first = rt::future::or(async { inbox.recv().await.ok() }, async {
                 rt::Timer::at(deadline).await;
                 None
             })
             .await;
-            let now = self.now();
-            match input {
-                None => self.node.handle_timeout(now),
-                Some(Input::Datagram(from, bytes)) => self.node.handle_datagram(now, from, &bytes),
-                Some(Input::Reports(reports)) => {
-                    for (unit, status) in reports {
-                        self.node.handle_systemd_report(now, &unit, status);
+            let started = Instant::now();
+            let mut turn = Turn::default();
+            if let Some(input) = first {
+                turn.push(input);
+                while turn.len < MAX_INPUTS_PER_TURN {
+                    match self.inbox.try_recv() {
+                        Ok(input) => turn.push(input),
+                        Err(_) => break,
                     }
                 }
-                Some(Input::Control(req, reply)) => {
+            }
+            let summary = turn.summary();
+            if self.handle_turn(turn).is_break() {
+                return Ok(());
+            }
+            let now = self.now();
+            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                self.node.handle_timeout(now);
+            }
+            let busy = started.elapsed();
+            if busy >= STALL_WARNING {
+                log::warn!(
+                    "event loop busy for {} ms on {summary}: probes wait that long",
+                    busy.as_millis()
+                );
+            }
+        }
+    }
+
+    /// Handles one turn's inputs: datagrams first (membership's before the rest,
+    /// see `Node::handle_datagrams`), then systemd's reports, then the others in
+    /// arrival order. Breaks when the agent must stop at once.
+    fn handle_turn(&mut self, turn: Turn) -> std::ops::ControlFlow<()> {
+        let now = self.now();
+        if !turn.datagrams.is_empty() {
+            let datagrams = turn.datagrams.iter().map(|(f, b)| (*f, b.as_slice()));
+            self.node.handle_datagrams(now, datagrams);
+        }
+        if !turn.reports.is_empty() {
+            let reports = turn.reports.iter().map(|(u, s)| (u.as_str(), s.clone()));
+            self.node.handle_systemd_reports(now, reports);
+        }
+        for input in turn.others {
+            let now = self.now();
+            match input {
+                Input::Datagram(..) | Input::Reports(_) => {}
+                Input::Control(req, reply) => {
                     let answer = self.control(req, reply.clone());
                     if let Some(a) = answer {
                         let _ = reply.try_send(a);
                     }
                 }
-                Some(Input::Answer { to, id, code, text }) => {
+                Input::Answer { to, id, code, text } => {
                     self.node.answer_remote(now, to, id, code, &text)
                 }
-                Some(Input::Leave) => {
+                Input::Leave => {
                     log::info!(
                         "leaving the cluster: stopping this member's units so they move at once"
                     );
                     if self.node.handle_command(now, Command::Leave).is_err() {
-                        return Ok(());
+                        return std::ops::ControlFlow::Break(());
                     }
                     persist::save(&self.node, &self.data_dir);
                 }
-                Some(Input::Kill) => return Ok(()),
+                Input::Kill => return std::ops::ControlFlow::Break(()),
             }
         }
+        std::ops::ControlFlow::Continue(())
     }
 
     /// Carries out everything the node has queued.

@@ -193,8 +193,8 @@ fn adopt(
                 .as_ref()
                 .map_or("gone".to_string(), |s| format!("{}/{}", s.active, s.sub))
         );
-        node.handle_systemd_report(now, unit, status.clone());
     }
+    node.handle_systemd_reports(now, adopted.iter().map(|(u, s)| (u.as_str(), s.clone())));
     // What this member installed or reported before it went down (a reboot empties
     // /run) and no longer has: say so at once, or the others would wait on a copy
     // that is gone.
@@ -203,10 +203,10 @@ fn adopt(
         .into_iter()
         .filter(|u| !owned.contains(u))
         .collect();
-    for unit in stale {
+    for unit in &stale {
         log::info!("{unit}: no longer on this member since it went down");
-        node.handle_systemd_report(now, &unit, None);
     }
+    node.handle_systemd_reports(now, stale.iter().map(|u| (u.as_str(), None)));
     adopted.into_iter().map(|(u, _)| u).collect()
 }
 

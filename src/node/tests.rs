@@ -195,3 +195,95 @@ fn a_batch_flushes_its_rumours_once_not_once_per_unit() {
     assert!(one_by_one >= 40, "{one_by_one}");
     assert!(batched <= 4, "one flush packs the forty rumours: {batched}");
 }
+
+#[test]
+fn one_poll_of_systemd_states_is_gossiped_packed_not_one_flush_per_unit() {
+    let units: Vec<String> = (0..40).map(|i| format!("r{i}.service")).collect();
+    let sent = |batch: bool| {
+        let mut net = testing::Net::new(vec![
+            testing::member(4, 1, &[2], 0),
+            testing::member(5, 2, &[1], 0),
+        ]);
+        net.join(10);
+        let now = net.now;
+        let node = &mut net.nodes[0];
+        while node.poll_transmit().is_some() {}
+        if batch {
+            node.handle_systemd_reports(now, units.iter().map(|u| (u.as_str(), Some(running()))));
+        } else {
+            for u in &units {
+                node.handle_systemd_report(now, u, Some(running()));
+            }
+        }
+        let sent = std::iter::from_fn(|| net.nodes[0].poll_transmit()).count();
+        (sent, net)
+    };
+    let (one_by_one, _) = sent(false);
+    let (batched, mut net) = sent(true);
+    assert!(one_by_one >= 40, "{one_by_one}");
+    assert!(batched <= 4, "one flush packs the forty reports: {batched}");
+    // Packed or not, the other member learns every state (anti-entropy included).
+    let t = net.now.plus(3_000);
+    net.at(t);
+    let me = net.nodes[0].machine_id().to_string();
+    let known = net.nodes[1].catalog().replica().reports.clone();
+    for u in &units {
+        assert!(known.contains_key(&(me.clone(), u.clone())), "{u} unknown");
+    }
+}
+
+/// What kind of packet `bytes` is (test members share one key).
+fn kind(bytes: &[u8]) -> &'static str {
+    let mut drops = crate::wire::DropCounters::default();
+    match crate::wire::decode::<packet::Packet>(&testing::key(), bytes, &mut drops) {
+        Some(packet::Packet::Swim(_)) => "swim",
+        Some(packet::Packet::Catalog(_)) => "catalog",
+        Some(_) => "other",
+        None => "undecodable",
+    }
+}
+
+#[test]
+fn a_probe_behind_a_burst_of_catalog_records_is_answered_first() {
+    let mut net = testing::Net::new(vec![
+        testing::member(4, 1, &[2], 0),
+        testing::member(5, 2, &[1], 0),
+    ]);
+    net.join(10);
+    for n in net.nodes.iter_mut() {
+        while n.poll_transmit().is_some() {}
+    }
+    let b_addr = net.nodes[1].identity().addr;
+    // B's burst: forty new units, as rumours to A.
+    let now = net.now;
+    net.nodes[1]
+        .handle_commands(now, submits_then_starts(40))
+        .1
+        .unwrap();
+    let mut burst: Vec<Vec<u8>> = std::iter::from_fn(|| net.nodes[1].poll_transmit())
+        .map(|(_, b)| b)
+        .filter(|b| kind(b) == "catalog")
+        .collect();
+    assert!(!burst.is_empty());
+    // Then a second of B's membership traffic to A: its probes among it.
+    let mut t = now;
+    while t.0 < now.0 + 1_000 {
+        t = t.plus(10);
+        net.nodes[1].handle_timeout(t);
+        burst.extend(
+            std::iter::from_fn(|| net.nodes[1].poll_transmit())
+                .map(|(_, b)| b)
+                .filter(|b| kind(b) == "swim"),
+        );
+    }
+    let a = &mut net.nodes[0];
+    a.handle_datagrams(t, burst.iter().map(|b| (b_addr, b.as_slice())));
+    let out: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
+    assert!(
+        out.len() > 1,
+        "the burst caused traffic of its own: {}",
+        out.len()
+    );
+    assert_eq!(kind(&out[0].1), "swim", "the ack leaves first");
+    assert_eq!(out[0].0, b_addr);
+}
