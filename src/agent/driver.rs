@@ -23,6 +23,7 @@ use crate::control::protocol::{PlacementView, ViewUnit};
 use crate::control::{Request, Response, Verb};
 use crate::node::{Action, Command, Node, NodeEvent, Query, RemoteEvent};
 use crate::time::Millis;
+use crate::wire::MAX_DATAGRAM_BYTES;
 
 /// The desired state is saved at most this often when it changed (and at once after
 /// a command).
@@ -143,13 +144,14 @@ impl Driver {
             let mut turn = Turn::default();
             if let Some(input) = first {
                 turn.push(input);
-                while turn.len < MAX_INPUTS_PER_TURN {
-                    match self.inbox.try_recv() {
-                        Ok(input) => turn.push(input),
-                        Err(_) => break,
-                    }
+            }
+            while turn.len < MAX_INPUTS_PER_TURN {
+                match self.inbox.try_recv() {
+                    Ok(input) => turn.push(input),
+                    Err(_) => break,
                 }
             }
+            self.read_socket(&mut turn);
             let summary = turn.summary();
             if self.handle_turn(turn).is_break() {
                 return Ok(());
@@ -164,6 +166,23 @@ impl Driver {
                     "event loop busy for {} ms on {summary}: probes wait that long",
                     busy.as_millis()
                 );
+            }
+        }
+    }
+
+    /// Takes the datagrams already waiting in the socket into this turn, without
+    /// waiting: an ack that arrived before a probe's deadline is then handled before
+    /// the timer that would suspect its sender, however late the receiving task runs
+    /// on a loaded machine.
+    fn read_socket(&self, turn: &mut Turn) {
+        let mut buf = [0u8; MAX_DATAGRAM_BYTES + 1];
+        while turn.len < MAX_INPUTS_PER_TURN {
+            match self.socket.get_ref().recv_from(&mut buf) {
+                Ok((n, from)) if n <= MAX_DATAGRAM_BYTES => {
+                    turn.push(Input::Datagram(from, buf[..n].to_vec()))
+                }
+                Ok(_) => {}
+                Err(_) => return,
             }
         }
     }
