@@ -14,7 +14,7 @@
 mod idle;
 mod probe;
 mod report;
-mod scale;
+pub mod scale;
 mod stats;
 mod suite;
 mod watch;
