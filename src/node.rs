@@ -262,7 +262,10 @@ impl Node {
         for (from, routed) in later {
             self.route(from, routed);
         }
-        self.after_input();
+        // Placement waits for the timer (due at once when it may run): the driver
+        // sends the acks queued above before it calls `handle_timeout`, so a probe
+        // is never answered only after a reconcile.
+        self.after_input_deferring_placement(true);
     }
 
     fn handle_swim(&mut self, data: &[u8]) {
@@ -578,12 +581,18 @@ impl Node {
 
     /// After every input: membership's output, placement when due, rumours out.
     fn after_input(&mut self) {
+        self.after_input_deferring_placement(false);
+    }
+
+    /// [`Node::after_input`]; with `defer`, a placement that is due is left to the
+    /// reconcile timer (due now) instead of run here.
+    fn after_input_deferring_placement(&mut self, defer: bool) {
         if self.left {
             self.update_timers();
             return;
         }
         self.drain_membership();
-        if self.dirty && self.now >= self.reconcile_due() {
+        if !defer && self.dirty && self.now >= self.reconcile_due() {
             self.dirty = false;
             self.last_reconcile = Some(self.now);
             self.check_duplicates();

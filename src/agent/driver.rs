@@ -153,11 +153,13 @@ impl Driver {
             }
             self.read_socket(&mut turn);
             let summary = turn.summary();
-            if self.handle_turn(turn).is_break() {
+            if self.handle_turn(turn).await.is_break() {
                 return Ok(());
             }
             let now = self.now();
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                // What the turn queued (acks first) leaves before a placement runs.
+                self.drain().await;
                 self.node.handle_timeout(now);
             }
             let busy = started.elapsed();
@@ -188,13 +190,17 @@ impl Driver {
     }
 
     /// Handles one turn's inputs: datagrams first (membership's before the rest,
-    /// see `Node::handle_datagrams`), then systemd's reports, then the others in
-    /// arrival order. Breaks when the agent must stop at once.
-    fn handle_turn(&mut self, turn: Turn) -> std::ops::ControlFlow<()> {
+    /// see `Node::handle_datagrams`; what they cause is sent at once, and the
+    /// placement they make due waits for the timer), then systemd's reports, then
+    /// the others in arrival order. Breaks when the agent must stop at once.
+    async fn handle_turn(&mut self, turn: Turn) -> std::ops::ControlFlow<()> {
         let now = self.now();
         if !turn.datagrams.is_empty() {
             let datagrams = turn.datagrams.iter().map(|(f, b)| (*f, b.as_slice()));
             self.node.handle_datagrams(now, datagrams);
+            // The acks go out now, before systemd's states or a command can make
+            // this turn run a placement.
+            self.drain().await;
         }
         if !turn.reports.is_empty() {
             let reports = turn.reports.iter().map(|(u, s)| (u.as_str(), s.clone()));

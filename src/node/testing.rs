@@ -153,6 +153,12 @@ impl Net {
                         self.started[i].push(unit);
                     }
                 }
+                // As the driver does after a turn: timers that are due run (a
+                // placement the datagrams made due, say).
+                if self.nodes[i].poll_timeout().is_some_and(|t| t <= now) {
+                    moved = true;
+                    self.nodes[i].handle_timeout(now);
+                }
                 self.events[i].extend(std::iter::from_fn(|| self.nodes[i].poll_event()));
                 self.remote[i].extend(std::iter::from_fn(|| self.nodes[i].poll_remote()));
             }
