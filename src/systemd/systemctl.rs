@@ -6,8 +6,9 @@
 //! again from its own replicated state. A marker is an empty file named
 //! after the unit; the unit file also starts with a comment for humans.
 
+use super::list::{parse_list_units, LIST_ARGS};
 use super::show::{parse_show, PROPERTIES};
-use super::{check_name, ErrorKind, Observed, Systemd, SystemdError};
+use super::{check_name, is_unit_name, ErrorKind, Observed, Systemd, SystemdError, UNITS_PER_CALL};
 use crate::states::LoadState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -23,6 +24,10 @@ const NOT_LOADED: i32 = 5;
 
 /// Units per `systemctl show` call, to stay far below the argument limit.
 const SHOW_BATCH_MAX: usize = 200;
+
+/// A unit every systemd has (v205 on): asked when a `show` fails, to tell a
+/// name systemd refuses from a systemd that does not answer.
+const ROOT_SLICE: &str = "-.slice";
 
 /// The real implementation. See the module docs for the paths.
 #[derive(Debug)]
@@ -140,6 +145,82 @@ impl Systemctl {
     }
 }
 
+impl Systemctl {
+    /// Splits `units` into those shoal owns and errors for the others.
+
+    /// One `systemctl start --no-block` of `chunk`. systemd enqueues every
+    /// start it can; a non-zero exit says one failed, not which, so the
+    /// caller reads each unit's state afterwards.
+    fn start_chunk(&mut self, chunk: &[&str]) -> Option<SystemdError> {
+        let unit = (chunk.len() == 1).then(|| chunk[0]);
+        let args = verb_args("start", chunk);
+        // `remove` on each unit, not `all`: every fresh mark is used up here.
+        let fresh: Vec<bool> = chunk.iter().map(|u| self.fresh.remove(*u)).collect();
+        if fresh.iter().all(|&f| f) {
+            // No reload for new units: systemd loads their files now. Should
+            // systemd still hold a stale `not-found` for one (a systemd older
+            // than 245 keeps one; a newer one keeps it when the directory's
+            // mtime did not move), its start fails: reload and start the
+            // chunk once more (a start of a unit already starting is a no-op).
+            match self.systemctl("start", unit, &args) {
+                Ok(_) => return None,
+                Err(e) => {
+                    log::debug!("{e}; reloading and starting {} again", chunk.join(" "));
+                    self.needs_reload = true;
+                }
+            }
+        }
+        if let Err(e) = self.daemon_reload() {
+            return Some(e);
+        }
+        self.systemctl("start", unit, &args).err()
+    }
+
+    /// One `systemctl show` of `batch`, every unit answered or an error.
+    fn show(&self, batch: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
+        const OP: &str = "states";
+        let property = format!("--property={PROPERTIES}");
+        let mut args = vec!["show", property.as_str(), "--"];
+        args.extend_from_slice(batch);
+        let unit = (batch.len() == 1).then(|| batch[0]);
+        let out = self.systemctl(OP, unit, &args)?;
+        parse_show(&out, batch).map_err(|why| SystemdError::new(OP, unit, ErrorKind::Output(why)))
+    }
+
+    /// `batch` asked in halves until each failing unit stands alone; a unit
+    /// systemd will not answer for is left out.
+    fn show_split(&self, batch: &[&str]) -> BTreeMap<String, Observed> {
+        let mut all = BTreeMap::new();
+        let (a, b) = batch.split_at(batch.len() / 2);
+        for half in [a, b] {
+            match self.show(half) {
+                Ok(states) => all.extend(states),
+                Err(_) if half.len() > 1 => all.extend(self.show_split(half)),
+                Err(e) => log::debug!("{e}"),
+            }
+        }
+        all
+    }
+}
+
+/// `systemctl VERB --no-block -- UNIT...`.
+fn verb_args<'a>(verb: &'a str, units: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![verb, "--no-block", "--"];
+    args.extend_from_slice(units);
+    args
+}
+
+/// systemctl's "unit not loaded" exit.
+fn not_loaded(e: &SystemdError) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::Failed {
+            code: Some(NOT_LOADED),
+            ..
+        }
+    )
+}
+
 fn io(op: &'static str, unit: Option<&str>, path: &Path, e: std::io::Error) -> SystemdError {
     let e = std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     SystemdError::new(op, unit, ErrorKind::Io(e))
@@ -227,63 +308,83 @@ impl Systemd for Systemctl {
     }
 
     fn start(&mut self, unit: &str) -> Result<(), SystemdError> {
-        self.require_owned("start", unit)?;
-        let args = ["start", "--no-block", "--", unit];
-        if self.fresh.remove(unit) {
-            // No reload for a new unit: systemd loads its file now. Should
-            // systemd still hold a stale `not-found` for it (a systemd older
-            // than 245 keeps one; a newer one keeps it when the directory's
-            // mtime did not move), the start fails: reload and try once more.
-            match self.systemctl("start", Some(unit), &args) {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    log::debug!("{e}; reloading and starting {unit} again");
-                    self.needs_reload = true;
-                }
-            }
-        }
-        self.daemon_reload()?;
-        self.systemctl("start", Some(unit), &args).map(drop)
+        super::first_error(self.start_all(&[unit]))
     }
 
     fn stop(&mut self, unit: &str) -> Result<(), SystemdError> {
-        self.require_owned("stop", unit)?;
-        self.daemon_reload()?;
-        match self.systemctl("stop", Some(unit), &["stop", "--no-block", "--", unit]) {
-            // systemd has no such unit loaded (e.g. a bad file it dropped):
-            // nothing runs, which is what stop asks for.
-            Err(e)
-                if matches!(
-                    e.kind,
-                    ErrorKind::Failed {
-                        code: Some(NOT_LOADED),
-                        ..
-                    }
-                ) =>
-            {
-                Ok(())
-            }
-            r => r.map(drop),
+        super::first_error(self.stop_all(&[unit]))
+    }
+
+    fn start_all(&mut self, units: &[&str]) -> Vec<SystemdError> {
+        let (ours, mut errors) = super::split_owned(units, |u| self.require_owned("start", u));
+        for chunk in ours.chunks(UNITS_PER_CALL) {
+            errors.extend(self.start_chunk(chunk));
         }
+        errors
+    }
+
+    fn stop_all(&mut self, units: &[&str]) -> Vec<SystemdError> {
+        let (ours, mut errors) = super::split_owned(units, |u| self.require_owned("stop", u));
+        for chunk in ours.chunks(UNITS_PER_CALL) {
+            if let Err(e) = self.daemon_reload() {
+                errors.push(e);
+                continue;
+            }
+            let unit = (chunk.len() == 1).then(|| chunk[0]);
+            match self.systemctl("stop", unit, &verb_args("stop", chunk)) {
+                // A unit systemd has not loaded (e.g. a bad file it dropped):
+                // nothing runs, which is what stop asks for. systemctl still
+                // stops the chunk's other units; their states tell the rest.
+                Err(e) if not_loaded(&e) => {}
+                Err(e) => errors.push(e),
+                Ok(_) => {}
+            }
+        }
+        errors
     }
 
     fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
-        const OP: &str = "states";
-        for u in units {
-            check_name(OP, u)?;
-        }
         self.daemon_reload()?;
         let mut all = BTreeMap::new();
-        let property = format!("--property={PROPERTIES}");
         for batch in units.chunks(SHOW_BATCH_MAX) {
-            let mut args = vec!["show", property.as_str(), "--"];
-            args.extend_from_slice(batch);
-            let out = self.systemctl(OP, None, &args)?;
-            let states = parse_show(&out, batch)
-                .map_err(|why| SystemdError::new(OP, None, ErrorKind::Output(why)))?;
-            all.extend(states);
+            // A name shoal would never write is never passed to systemctl.
+            let asked: Vec<&str> = batch.iter().copied().filter(|u| is_unit_name(u)).collect();
+            if asked.is_empty() {
+                continue;
+            }
+            match self.show(&asked) {
+                Ok(states) => all.extend(states),
+                Err(e) => {
+                    // systemctl stops at the first unit systemd refuses (e.g.
+                    // a template name: "neither a valid invocation ID nor unit
+                    // name") and loses the rest. If systemd answers at all (the
+                    // root slice always exists), ask again in halves, so one
+                    // refused name costs only itself.
+                    self.show(&[ROOT_SLICE])?;
+                    log::debug!("{e}; asking again in halves");
+                    all.extend(self.show_split(&asked));
+                }
+            }
+        }
+        // What was refused, by shoal or by systemd, is no unit systemd has.
+        for u in units {
+            if !all.contains_key(*u) {
+                log::warn!("states {u}: a name systemd refuses; taken as not-found");
+                all.insert(
+                    u.to_string(),
+                    Observed::new("not-found", "inactive", "dead"),
+                );
+            }
         }
         Ok(all)
+    }
+
+    fn loaded(&mut self) -> Option<Result<BTreeMap<String, Observed>, SystemdError>> {
+        let listed = self.daemon_reload().and_then(|()| {
+            self.systemctl("list-units", None, &LIST_ARGS)
+                .map(|out| parse_list_units(&out))
+        });
+        Some(listed)
     }
 
     fn list_owned(&self) -> Result<BTreeSet<String>, SystemdError> {
@@ -319,8 +420,12 @@ echo "$*" >> "$(dirname "$0")/calls"
 case "$2" in
   show) [ "$3" = --property=LoadState,FragmentPath ] && { echo LoadState=not-found; exit 0; }
         shift 4; for u in "$@"; do
+          # Like systemd 252: a template name ends the call, the rest unanswered.
+          [ "$u" = t@.service ] && { echo "Unit name $u is not valid." >&2; exit 1; }
           printf 'Id=%s\nLoadState=loaded\nActiveState=inactive\nSubState=dead\n\n' "$u"; done ;;
-  start) [ "$5" = broken.service ] && { echo "Unit broken.service has a bad unit file setting." >&2; exit 1; } ;;
+  start) case " $* " in *" broken.service "*)
+           echo "Unit broken.service has a bad unit file setting." >&2; exit 1 ;; esac ;;
+  list-units) printf 'a.service loaded active running A\n  x.mount not-found inactive dead x\n' ;;
 esac
 exit 0
 "#;
@@ -454,10 +559,66 @@ exit 0
         let e = sd.start("broken.service").unwrap_err();
         assert_eq!(e.unit.as_deref(), Some("broken.service"));
         assert!(e.to_string().contains("bad unit file setting"), "{e}");
-        assert!(matches!(
-            sd.states(&["../x.service"]).unwrap_err().kind,
-            ErrorKind::BadName
-        ));
+        // A name shoal refuses never reaches systemctl (the old assertion was
+        // that the whole call failed with BadName: now it costs only itself).
+        let before = calls(&dir).len();
+        let s = sd.states(&["../x.service", "-x.service"]).unwrap();
+        assert_eq!(s["../x.service"].load_state, LoadState::NotFound);
+        assert_eq!(s["-x.service"].load_state, LoadState::NotFound);
+        assert_eq!(calls(&dir).len(), before, "{:?}", calls(&dir));
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_name_systemd_refuses_costs_only_itself_in_a_batch_read() {
+        let (dir, mut sd) = setup("refused");
+        let s = sd
+            .states(&["a.service", "t@.service", "b.service", "../x.service"])
+            .unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(s["a.service"], Observed::new("loaded", "inactive", "dead"));
+        assert_eq!(s["b.service"], Observed::new("loaded", "inactive", "dead"));
+        assert_eq!(s["t@.service"].load_state, LoadState::NotFound);
+        assert_eq!(s["../x.service"].load_state, LoadState::NotFound);
+        let p = "--no-pager show --property=Id,LoadState,ActiveState,SubState --";
+        assert_eq!(
+            calls(&dir),
+            [
+                format!("{p} a.service t@.service b.service"),
+                format!("{p} -.slice"),
+                format!("{p} a.service"),
+                format!("{p} t@.service b.service"),
+                format!("{p} t@.service"),
+                format!("{p} b.service"),
+            ]
+        );
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_batch_starts_in_one_call_and_one_bad_unit_fails_only_itself() {
+        let (dir, mut sd) = setup("start-all");
+        for u in ["a.service", "broken.service", "c.service"] {
+            sd.install(u, "[Service]\n").unwrap();
+        }
+        let errors = sd.start_all(&["a.service", "broken.service", "c.service", "sshd.service"]);
+        // sshd is not ours: refused before any call; broken fails in the call.
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(matches!(errors[0].kind, ErrorKind::NotOwned));
+        let start = "--no-pager start --no-block -- a.service broken.service c.service";
+        assert_eq!(calls(&dir)[3..], [start, "--no-pager daemon-reload", start]);
+        let errors = sd.stop_all(&["a.service", "broken.service", "c.service"]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            calls(&dir).last().unwrap(),
+            "--no-pager stop --no-block -- a.service broken.service c.service"
+        );
+        let listed = sd.loaded().unwrap().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(
+            listed["a.service"],
+            Observed::new("loaded", "active", "running")
+        );
         let _ = fs::remove_dir_all(dir);
     }
 }
