@@ -5,7 +5,8 @@
 //! state. Starting and stopping take time in a real systemd; here a start
 //! leaves the unit `activating` until the test calls [`FakeSystemd::finish`]
 //! (or [`FakeSystemd::fail`]), so tests choose the interleaving and no clock
-//! is involved.
+//! is involved. Like systemd, it keeps in memory only units that are not
+//! inactive ([`Systemd::loaded`] lists those): an inactive unit is unloaded.
 
 use super::{check_name, ErrorKind, Observed, Systemd, SystemdError};
 use crate::states::ActiveState;
@@ -25,10 +26,17 @@ pub struct FakeSystemd {
     /// (ActiveState, SubState); absent means inactive/dead.
     runtime: BTreeMap<String, (ActiveState, String)>,
     needs_reload: bool,
+    /// Units whose file systemd cannot use (`bad-setting`): a start fails.
+    broken: BTreeSet<String>,
     /// `daemon-reload`s run so far.
     pub reloads: u64,
-    /// One line per call that reached "systemctl", e.g. `start web.service`.
+    /// One line per call that changed something, e.g. `start a.service b.service`
+    /// (one line per `start_all`, as one `systemctl start` would be).
     pub log: Vec<String>,
+    /// `states` calls (`systemctl show`) so far: counted, not logged.
+    pub shows: u64,
+    /// `loaded` calls (`systemctl list-units`) so far.
+    pub lists: u64,
 }
 
 impl FakeSystemd {
@@ -75,6 +83,12 @@ impl FakeSystemd {
         }
     }
 
+    /// `unit`'s file has a setting systemd rejects: it loads as `bad-setting`
+    /// and a start of it fails at once (the other units of the call start).
+    pub fn break_file(&mut self, unit: &str) {
+        self.broken.insert(unit.to_string());
+    }
+
     /// The unit's process fails (a start that fails, or a crash later).
     pub fn fail(&mut self, unit: &str) {
         self.set(unit, Some((ActiveState::Failed, "failed")));
@@ -111,6 +125,57 @@ impl FakeSystemd {
         self.runtime
             .get(unit)
             .map_or(&ActiveState::Inactive, |(a, _)| a)
+    }
+
+    fn start_one(&mut self, unit: &str) -> Result<(), SystemdError> {
+        if self.broken.contains(unit) {
+            let why = format!("Unit {unit} has a bad unit file setting.\n");
+            return Err(Self::failed("start", unit, why));
+        }
+        if !self.loaded.contains_key(unit) {
+            return Err(Self::failed(
+                "start",
+                unit,
+                format!("Unit {unit} not found.\n"),
+            ));
+        }
+        // systemd: a start of a unit that is up or coming up is a no-op.
+        if !matches!(
+            self.active_state(unit),
+            ActiveState::Active | ActiveState::Activating
+        ) {
+            self.set(unit, Some((ActiveState::Activating, "start")));
+        }
+        Ok(())
+    }
+
+    fn stop_one(&mut self, unit: &str) {
+        match self.active_state(unit).clone() {
+            ActiveState::Active | ActiveState::Activating => {
+                self.set(unit, Some((ActiveState::Deactivating, "stop")))
+            }
+            // systemctl stop also clears a failed unit back to inactive.
+            ActiveState::Failed => self.set(unit, None),
+            _ => {}
+        }
+    }
+
+    /// What `systemctl show` would say of `unit`.
+    fn observed(&self, unit: &str) -> Observed {
+        // Like systemd: a running unit whose file was removed stays
+        // running, and shows `not-found` after the reload.
+        let load = if check_name("states", unit).is_err() || !self.loaded.contains_key(unit) {
+            "not-found"
+        } else if self.broken.contains(unit) {
+            "bad-setting"
+        } else {
+            "loaded"
+        };
+        let (active, sub) = self
+            .runtime
+            .get(unit)
+            .map_or(("inactive", "dead"), |(a, s)| (a.as_str(), s.as_str()));
+        Observed::new(load, active, sub)
     }
 }
 
@@ -167,63 +232,55 @@ impl Systemd for FakeSystemd {
     }
 
     fn start(&mut self, unit: &str) -> Result<(), SystemdError> {
-        self.require_owned("start", unit)?;
-        self.daemon_reload()?;
-        self.log.push(format!("start {unit}"));
-        if !self.loaded.contains_key(unit) {
-            return Err(Self::failed(
-                "start",
-                unit,
-                format!("Unit {unit} not found.\n"),
-            ));
-        }
-        // systemd: a start of a unit that is up or coming up is a no-op.
-        if !matches!(
-            self.active_state(unit),
-            ActiveState::Active | ActiveState::Activating
-        ) {
-            self.set(unit, Some((ActiveState::Activating, "start")));
-        }
-        Ok(())
+        super::first_error(self.start_all(&[unit]))
     }
 
     fn stop(&mut self, unit: &str) -> Result<(), SystemdError> {
-        self.require_owned("stop", unit)?;
-        self.daemon_reload()?;
-        self.log.push(format!("stop {unit}"));
-        match self.active_state(unit).clone() {
-            ActiveState::Active | ActiveState::Activating => {
-                self.set(unit, Some((ActiveState::Deactivating, "stop")))
-            }
-            // systemctl stop also clears a failed unit back to inactive.
-            ActiveState::Failed => self.set(unit, None),
-            _ => {}
+        super::first_error(self.stop_all(&[unit]))
+    }
+
+    fn start_all(&mut self, units: &[&str]) -> Vec<SystemdError> {
+        let (ours, mut errors) = super::split_owned(units, |u| self.require_owned("start", u));
+        if ours.is_empty() {
+            return errors;
         }
-        Ok(())
+        let _ = self.daemon_reload();
+        self.log.push(format!("start {}", ours.join(" ")));
+        // Like systemctl: every start it can, whatever one of them says.
+        errors.extend(ours.iter().filter_map(|u| self.start_one(u).err()));
+        errors
+    }
+
+    fn stop_all(&mut self, units: &[&str]) -> Vec<SystemdError> {
+        let (ours, errors) = super::split_owned(units, |u| self.require_owned("stop", u));
+        if ours.is_empty() {
+            return errors;
+        }
+        let _ = self.daemon_reload();
+        self.log.push(format!("stop {}", ours.join(" ")));
+        for u in ours {
+            self.stop_one(u);
+        }
+        errors
     }
 
     fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
-        for u in units {
-            check_name("states", u)?;
-        }
         self.daemon_reload()?;
+        self.shows += 1;
+        // A name shoal refuses is no unit systemd has: not-found, like the real one.
         Ok(units
             .iter()
-            .map(|u| {
-                // Like systemd: a running unit whose file was removed stays
-                // running, and shows `not-found` after the reload.
-                let load = if self.loaded.contains_key(*u) {
-                    "loaded"
-                } else {
-                    "not-found"
-                };
-                let (active, sub) = self
-                    .runtime
-                    .get(*u)
-                    .map_or(("inactive", "dead"), |(a, s)| (a.as_str(), s.as_str()));
-                (u.to_string(), Observed::new(load, active, sub))
-            })
+            .map(|u| (u.to_string(), self.observed(u)))
             .collect())
+    }
+
+    fn loaded(&mut self) -> Option<Result<BTreeMap<String, Observed>, SystemdError>> {
+        if let Err(e) = self.daemon_reload() {
+            return Some(Err(e));
+        }
+        self.lists += 1;
+        let in_memory = self.runtime.keys().map(|u| (u.clone(), self.observed(u)));
+        Some(Ok(in_memory.collect()))
     }
 
     fn list_owned(&self) -> Result<BTreeSet<String>, SystemdError> {

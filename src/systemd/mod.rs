@@ -9,10 +9,12 @@
 //! text), and install, remove, start and stop refuse other units.
 
 mod fake;
+mod list;
 mod show;
 mod systemctl;
 
 pub use fake::FakeSystemd;
+pub use list::parse_list_units;
 pub use show::parse_show;
 pub use systemctl::Systemctl;
 
@@ -20,6 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::states::{ActiveState, LoadState};
+
+/// Most unit names one `systemctl` call is given: 500 names of at most 256
+/// bytes are 128 KiB, far below the kernel's argument limit (ARG_MAX, 2 MiB
+/// or a quarter of the stack limit).
+pub const UNITS_PER_CALL: usize = 500;
 
 /// What systemd says about one unit, its observed state (what the cluster wants
 /// of it is [`crate::catalog::Desired`]): `systemctl show`'s `LoadState`,
@@ -73,9 +80,35 @@ pub trait Systemd {
     /// Asks systemd to stop `unit` (an owned unit) without waiting.
     fn stop(&mut self, unit: &str) -> Result<(), SystemdError>;
 
-    /// The state of each of `units`, in one call; unknown units come back
-    /// with `load_state` `not-found`. Read-only, so any unit may be asked.
+    /// Asks systemd to start all of `units` in one `systemctl start` (per
+    /// [`UNITS_PER_CALL`]), without waiting. Returns what failed; a failure
+    /// never hides the others' outcome: systemd enqueues every start it can
+    /// and the caller reads each unit's state afterwards, not the exit code.
+    fn start_all(&mut self, units: &[&str]) -> Vec<SystemdError> {
+        units.iter().filter_map(|u| self.start(u).err()).collect()
+    }
+
+    /// Like [`Systemd::start_all`], for stops.
+    fn stop_all(&mut self, units: &[&str]) -> Vec<SystemdError> {
+        units.iter().filter_map(|u| self.stop(u).err()).collect()
+    }
+
+    /// The state of each of `units` (`systemctl show`); unknown units come
+    /// back with `load_state` `not-found`. Read-only, so any unit may be
+    /// asked. A name systemd (or shoal) refuses is no unit systemd can have:
+    /// it comes back `not-found` too, and never costs the others their
+    /// answer. An error means systemd could not be asked at all.
     fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError>;
+
+    /// Every unit systemd holds in memory now, with its states, in one cheap
+    /// call (`systemctl list-units --all`): much cheaper than [`Systemd::states`]
+    /// for many units, which asks systemd for every property of each. A unit
+    /// not listed is not running (systemd unloads a unit that is inactive and
+    /// unneeded), but whether its file loads is unknown: ask `states`.
+    /// `None` when this systemd cannot list (then callers use `states`).
+    fn loaded(&mut self) -> Option<Result<BTreeMap<String, Observed>, SystemdError>> {
+        None
+    }
 
     /// The units shoal owns now (installed and not removed).
     fn list_owned(&self) -> Result<BTreeSet<String>, SystemdError>;
@@ -154,6 +187,27 @@ fn check_name(op: &'static str, unit: &str) -> Result<(), SystemdError> {
     } else {
         Err(SystemdError::new(op, Some(unit), ErrorKind::BadName))
     }
+}
+
+/// Splits `units` into those `check` lets through and the errors for the others.
+fn split_owned<'a>(
+    units: &[&'a str],
+    check: impl Fn(&str) -> Result<(), SystemdError>,
+) -> (Vec<&'a str>, Vec<SystemdError>) {
+    let mut ours = Vec::new();
+    let mut errors = Vec::new();
+    for u in units {
+        match check(u) {
+            Ok(()) => ours.push(*u),
+            Err(e) => errors.push(e),
+        }
+    }
+    (ours, errors)
+}
+
+/// The first error of a batch, for the one-unit forms.
+fn first_error(errors: Vec<SystemdError>) -> Result<(), SystemdError> {
+    errors.into_iter().next().map_or(Ok(()), Err)
 }
 
 /// Spawns `cmd`, trying again a few times while the kernel says its program is

@@ -6,8 +6,9 @@
 //! again from its own replicated state. A marker is an empty file named
 //! after the unit; the unit file also starts with a comment for humans.
 
+use super::list::{parse_list_units, LIST_ARGS};
 use super::show::{parse_show, PROPERTIES};
-use super::{check_name, ErrorKind, Observed, Systemd, SystemdError};
+use super::{check_name, is_unit_name, ErrorKind, Observed, Systemd, SystemdError, UNITS_PER_CALL};
 use crate::states::LoadState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -23,6 +24,10 @@ const NOT_LOADED: i32 = 5;
 
 /// Units per `systemctl show` call, to stay far below the argument limit.
 const SHOW_BATCH_MAX: usize = 200;
+
+/// A unit every systemd has (v205 on): asked when a `show` fails, to tell a
+/// name systemd refuses from a systemd that does not answer.
+const ROOT_SLICE: &str = "-.slice";
 
 /// The real implementation. See the module docs for the paths.
 #[derive(Debug)]
@@ -140,6 +145,80 @@ impl Systemctl {
     }
 }
 
+impl Systemctl {
+    /// One `systemctl start --no-block` of `chunk`. systemd enqueues every
+    /// start it can; a non-zero exit says one failed, not which, so the
+    /// caller reads each unit's state afterwards.
+    fn start_chunk(&mut self, chunk: &[&str]) -> Option<SystemdError> {
+        let unit = (chunk.len() == 1).then(|| chunk[0]);
+        let args = verb_args("start", chunk);
+        // `remove` on each unit, not `all`: every fresh mark is used up here.
+        let fresh: Vec<bool> = chunk.iter().map(|u| self.fresh.remove(*u)).collect();
+        if fresh.iter().all(|&f| f) {
+            // No reload for new units: systemd loads their files now. Should
+            // systemd still hold a stale `not-found` for one (a systemd older
+            // than 245 keeps one; a newer one keeps it when the directory's
+            // mtime did not move), its start fails: reload and start the
+            // chunk once more (a start of a unit already starting is a no-op).
+            match self.systemctl("start", unit, &args) {
+                Ok(_) => return None,
+                Err(e) => {
+                    log::debug!("{e}; reloading and starting {} again", chunk.join(" "));
+                    self.needs_reload = true;
+                }
+            }
+        }
+        if let Err(e) = self.daemon_reload() {
+            return Some(e);
+        }
+        self.systemctl("start", unit, &args).err()
+    }
+
+    /// One `systemctl show` of `batch`, every unit answered or an error.
+    fn show(&self, batch: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
+        const OP: &str = "states";
+        let property = format!("--property={PROPERTIES}");
+        let mut args = vec!["show", property.as_str(), "--"];
+        args.extend_from_slice(batch);
+        let unit = (batch.len() == 1).then(|| batch[0]);
+        let out = self.systemctl(OP, unit, &args)?;
+        parse_show(&out, batch).map_err(|why| SystemdError::new(OP, unit, ErrorKind::Output(why)))
+    }
+
+    /// `batch` asked in halves until each failing unit stands alone; a unit
+    /// systemd will not answer for is left out.
+    fn show_split(&self, batch: &[&str]) -> BTreeMap<String, Observed> {
+        let mut all = BTreeMap::new();
+        let (a, b) = batch.split_at(batch.len() / 2);
+        for half in [a, b] {
+            match self.show(half) {
+                Ok(states) => all.extend(states),
+                Err(_) if half.len() > 1 => all.extend(self.show_split(half)),
+                Err(e) => log::debug!("{e}"),
+            }
+        }
+        all
+    }
+}
+
+/// `systemctl VERB --no-block -- UNIT...`.
+fn verb_args<'a>(verb: &'a str, units: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![verb, "--no-block", "--"];
+    args.extend_from_slice(units);
+    args
+}
+
+/// systemctl's "unit not loaded" exit.
+fn not_loaded(e: &SystemdError) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::Failed {
+            code: Some(NOT_LOADED),
+            ..
+        }
+    )
+}
+
 fn io(op: &'static str, unit: Option<&str>, path: &Path, e: std::io::Error) -> SystemdError {
     let e = std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     SystemdError::new(op, unit, ErrorKind::Io(e))
@@ -227,63 +306,83 @@ impl Systemd for Systemctl {
     }
 
     fn start(&mut self, unit: &str) -> Result<(), SystemdError> {
-        self.require_owned("start", unit)?;
-        let args = ["start", "--no-block", "--", unit];
-        if self.fresh.remove(unit) {
-            // No reload for a new unit: systemd loads its file now. Should
-            // systemd still hold a stale `not-found` for it (a systemd older
-            // than 245 keeps one; a newer one keeps it when the directory's
-            // mtime did not move), the start fails: reload and try once more.
-            match self.systemctl("start", Some(unit), &args) {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    log::debug!("{e}; reloading and starting {unit} again");
-                    self.needs_reload = true;
-                }
-            }
-        }
-        self.daemon_reload()?;
-        self.systemctl("start", Some(unit), &args).map(drop)
+        super::first_error(self.start_all(&[unit]))
     }
 
     fn stop(&mut self, unit: &str) -> Result<(), SystemdError> {
-        self.require_owned("stop", unit)?;
-        self.daemon_reload()?;
-        match self.systemctl("stop", Some(unit), &["stop", "--no-block", "--", unit]) {
-            // systemd has no such unit loaded (e.g. a bad file it dropped):
-            // nothing runs, which is what stop asks for.
-            Err(e)
-                if matches!(
-                    e.kind,
-                    ErrorKind::Failed {
-                        code: Some(NOT_LOADED),
-                        ..
-                    }
-                ) =>
-            {
-                Ok(())
-            }
-            r => r.map(drop),
+        super::first_error(self.stop_all(&[unit]))
+    }
+
+    fn start_all(&mut self, units: &[&str]) -> Vec<SystemdError> {
+        let (ours, mut errors) = super::split_owned(units, |u| self.require_owned("start", u));
+        for chunk in ours.chunks(UNITS_PER_CALL) {
+            errors.extend(self.start_chunk(chunk));
         }
+        errors
+    }
+
+    fn stop_all(&mut self, units: &[&str]) -> Vec<SystemdError> {
+        let (ours, mut errors) = super::split_owned(units, |u| self.require_owned("stop", u));
+        for chunk in ours.chunks(UNITS_PER_CALL) {
+            if let Err(e) = self.daemon_reload() {
+                errors.push(e);
+                continue;
+            }
+            let unit = (chunk.len() == 1).then(|| chunk[0]);
+            match self.systemctl("stop", unit, &verb_args("stop", chunk)) {
+                // A unit systemd has not loaded (e.g. a bad file it dropped):
+                // nothing runs, which is what stop asks for. systemctl still
+                // stops the chunk's other units; their states tell the rest.
+                Err(e) if not_loaded(&e) => {}
+                Err(e) => errors.push(e),
+                Ok(_) => {}
+            }
+        }
+        errors
     }
 
     fn states(&mut self, units: &[&str]) -> Result<BTreeMap<String, Observed>, SystemdError> {
-        const OP: &str = "states";
-        for u in units {
-            check_name(OP, u)?;
-        }
         self.daemon_reload()?;
         let mut all = BTreeMap::new();
-        let property = format!("--property={PROPERTIES}");
         for batch in units.chunks(SHOW_BATCH_MAX) {
-            let mut args = vec!["show", property.as_str(), "--"];
-            args.extend_from_slice(batch);
-            let out = self.systemctl(OP, None, &args)?;
-            let states = parse_show(&out, batch)
-                .map_err(|why| SystemdError::new(OP, None, ErrorKind::Output(why)))?;
-            all.extend(states);
+            // A name shoal would never write is never passed to systemctl.
+            let asked: Vec<&str> = batch.iter().copied().filter(|u| is_unit_name(u)).collect();
+            if asked.is_empty() {
+                continue;
+            }
+            match self.show(&asked) {
+                Ok(states) => all.extend(states),
+                Err(e) => {
+                    // systemctl stops at the first unit systemd refuses (e.g.
+                    // a template name: "neither a valid invocation ID nor unit
+                    // name") and loses the rest. If systemd answers at all (the
+                    // root slice always exists), ask again in halves, so one
+                    // refused name costs only itself.
+                    self.show(&[ROOT_SLICE])?;
+                    log::debug!("{e}; asking again in halves");
+                    all.extend(self.show_split(&asked));
+                }
+            }
+        }
+        // What was refused, by shoal or by systemd, is no unit systemd has.
+        for u in units {
+            if !all.contains_key(*u) {
+                log::warn!("states {u}: a name systemd refuses; taken as not-found");
+                all.insert(
+                    u.to_string(),
+                    Observed::new("not-found", "inactive", "dead"),
+                );
+            }
         }
         Ok(all)
+    }
+
+    fn loaded(&mut self) -> Option<Result<BTreeMap<String, Observed>, SystemdError>> {
+        let listed = self.daemon_reload().and_then(|()| {
+            self.systemctl("list-units", None, &LIST_ARGS)
+                .map(|out| parse_list_units(&out))
+        });
+        Some(listed)
     }
 
     fn list_owned(&self) -> Result<BTreeSet<String>, SystemdError> {
@@ -306,158 +405,4 @@ impl Systemd for Systemctl {
 }
 
 #[cfg(test)]
-mod tests {
-    //! Against a shell script standing in for `systemctl`: it logs its
-    //! arguments and answers `show`, so files, ownership, batching and
-    //! argument forms are checked without a systemd. The real systemd is
-    //! exercised in `tests/real_systemd.rs`.
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    const FAKE: &str = r#"#!/bin/sh
-echo "$*" >> "$(dirname "$0")/calls"
-case "$2" in
-  show) [ "$3" = --property=LoadState,FragmentPath ] && { echo LoadState=not-found; exit 0; }
-        shift 4; for u in "$@"; do
-          printf 'Id=%s\nLoadState=loaded\nActiveState=inactive\nSubState=dead\n\n' "$u"; done ;;
-  start) [ "$5" = broken.service ] && { echo "Unit broken.service has a bad unit file setting." >&2; exit 1; } ;;
-esac
-exit 0
-"#;
-
-    fn setup(name: &str) -> (PathBuf, Systemctl) {
-        let dir =
-            std::env::temp_dir().join(format!("shoal-systemctl-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let prog = dir.join("systemctl");
-        fs::write(&prog, FAKE).unwrap();
-        fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
-        let sd = Systemctl::new(dir.join("units"), dir.join("owned")).with_program(&prog);
-        (dir, sd)
-    }
-
-    fn calls(dir: &Path) -> Vec<String> {
-        fs::read_to_string(dir.join("calls"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    #[test]
-    fn new_units_start_without_a_reload_and_a_changed_file_reloads_once() {
-        let (dir, mut sd) = setup("batch");
-        sd.install("a.service", "[Service]\nExecStart=/bin/true\n")
-            .unwrap();
-        sd.install("b.service", "[Service]\nExecStart=/bin/true\n")
-            .unwrap();
-        let text = fs::read_to_string(dir.join("units/a.service")).unwrap();
-        assert!(text.starts_with(HEADER) && text.ends_with("ExecStart=/bin/true\n"));
-        // systemd knew neither: it loads their files on demand.
-        sd.start("a.service").unwrap();
-        sd.start("b.service").unwrap();
-        // The same text again changes nothing.
-        sd.install("a.service", "[Service]\nExecStart=/bin/true\n")
-            .unwrap();
-        sd.stop("a.service").unwrap();
-        // A changed file of a loaded unit: one reload before the next start or stop.
-        sd.install("a.service", "[Service]\nExecStart=/bin/false\n")
-            .unwrap();
-        sd.install("b.service", "[Service]\nExecStart=/bin/false\n")
-            .unwrap();
-        sd.start("a.service").unwrap();
-        sd.stop("b.service").unwrap();
-        assert_eq!(
-            calls(&dir),
-            [
-                "--no-pager show --property=LoadState,FragmentPath -- a.service",
-                "--no-pager show --property=LoadState,FragmentPath -- b.service",
-                "--no-pager start --no-block -- a.service",
-                "--no-pager start --no-block -- b.service",
-                "--no-pager stop --no-block -- a.service",
-                "--no-pager daemon-reload",
-                "--no-pager start --no-block -- a.service",
-                "--no-pager stop --no-block -- b.service",
-            ]
-        );
-        assert_eq!(sd.reloads(), 1);
-        let owned: Vec<String> = sd.list_owned().unwrap().into_iter().collect();
-        assert_eq!(owned, ["a.service", "b.service"]);
-        let _ = fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn a_new_unit_whose_start_fails_is_started_again_after_one_reload() {
-        let (dir, mut sd) = setup("retry");
-        sd.install("broken.service", "[Service]\n").unwrap();
-        let e = sd.start("broken.service").unwrap_err();
-        assert!(e.to_string().contains("bad unit file setting"), "{e}");
-        assert_eq!(
-            calls(&dir),
-            [
-                "--no-pager show --property=LoadState,FragmentPath -- broken.service",
-                "--no-pager start --no-block -- broken.service",
-                "--no-pager daemon-reload",
-                "--no-pager start --no-block -- broken.service",
-            ]
-        );
-        // Only once: the next start reloads no more.
-        sd.start("broken.service").unwrap_err();
-        assert_eq!(sd.reloads(), 1);
-        let _ = fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn a_unit_file_shoal_did_not_write_is_left_alone() {
-        let (dir, mut sd) = setup("foreign");
-        fs::create_dir_all(dir.join("units")).unwrap();
-        fs::write(dir.join("units/sshd.service"), "mine").unwrap();
-        for r in [
-            sd.install("sshd.service", "x"),
-            sd.remove("sshd.service"),
-            sd.start("sshd.service"),
-            sd.stop("sshd.service"),
-        ] {
-            assert!(matches!(r.unwrap_err().kind, ErrorKind::NotOwned));
-        }
-        assert_eq!(
-            fs::read_to_string(dir.join("units/sshd.service")).unwrap(),
-            "mine"
-        );
-        assert!(calls(&dir).is_empty());
-        let _ = fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn remove_deletes_file_and_ownership_and_is_idempotent() {
-        let (dir, mut sd) = setup("remove");
-        sd.install("a.service", "[Service]\n").unwrap();
-        sd.remove("a.service").unwrap();
-        sd.remove("a.service").unwrap();
-        assert!(!dir.join("units/a.service").exists());
-        assert!(sd.list_owned().unwrap().is_empty());
-        let _ = fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn states_asks_many_units_in_one_call_and_errors_carry_stderr() {
-        let (dir, mut sd) = setup("states");
-        let s = sd.states(&["a.service", "b.timer"]).unwrap();
-        assert_eq!(s.len(), 2);
-        assert_eq!(s["b.timer"], Observed::new("loaded", "inactive", "dead"));
-        assert_eq!(
-            calls(&dir),
-            ["--no-pager show --property=Id,LoadState,ActiveState,SubState -- a.service b.timer"]
-        );
-        sd.install("broken.service", "[Service]\n").unwrap();
-        let e = sd.start("broken.service").unwrap_err();
-        assert_eq!(e.unit.as_deref(), Some("broken.service"));
-        assert!(e.to_string().contains("bad unit file setting"), "{e}");
-        assert!(matches!(
-            sd.states(&["../x.service"]).unwrap_err().kind,
-            ErrorKind::BadName
-        ));
-        let _ = fs::remove_dir_all(dir);
-    }
-}
+mod tests;

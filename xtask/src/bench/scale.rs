@@ -312,7 +312,21 @@ fn after(s: &Shoal, r: &mut ScaleRun, window: u64, clk: f64) -> Result<()> {
         h.refind_agent();
     }
     let before: Vec<Option<u64>> = view.iter().map(Host::agent_ticks).collect();
+    let side: Vec<(Option<u64>, Option<u64>)> = view.iter().map(side_ticks).collect();
     std::thread::sleep(Duration::from_secs(window));
+    for (h, (k, p)) in view.iter().zip(side) {
+        // What the agent's polling costs outside it: its `systemctl` children
+        // (counted once waited for) and the host's systemd.
+        let (k2, p2) = side_ticks(h);
+        let d = |x: Option<u64>, y: Option<u64>| x.zip(y).map(|(x, y)| x.saturating_sub(y));
+        let pct = |t: Option<u64>| t.map_or(f64::NAN, |t| watch::pct(t, window as f64, clk));
+        println!(
+            "  h{} idle: systemctl children {:.2} %, PID 1 {:.2} % of one core",
+            h.i,
+            pct(d(k2, k)),
+            pct(d(p2, p))
+        );
+    }
     for (h, b) in view.iter().zip(before) {
         let d = h.agent_ticks().zip(b).map(|(a, b)| a.saturating_sub(b));
         r.idle_cpu_pct
@@ -325,6 +339,20 @@ fn after(s: &Shoal, r: &mut ScaleRun, window: u64, clk: f64) -> Result<()> {
     ask_hosts(s, r)?;
     collect_stamps(&view, r);
     Ok(())
+}
+
+/// The CPU ticks of the agent's waited-for children (cutime + cstime) and of
+/// the host's PID 1.
+fn side_ticks(h: &Host) -> (Option<u64>, Option<u64>) {
+    let children = h.agent.and_then(|pid| {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (_, rest) = stat.rsplit_once(')')?;
+        let mut f = rest.split_whitespace().skip(13);
+        let cutime: u64 = f.next()?.parse().ok()?;
+        let cstime: u64 = f.next()?.parse().ok()?;
+        Some(cutime + cstime)
+    });
+    (children, h.pid1_ticks())
 }
 
 /// `list-units` time, and per host: `member down` lines since the run
