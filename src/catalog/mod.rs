@@ -55,7 +55,9 @@ pub enum Refused {
     BadText,
     /// Holding this text would bring the catalog's texts to `total` bytes, over
     /// [`MAX_TEXT_TOTAL_BYTES`].
-    TextBudget { total: usize },
+    TextBudget {
+        total: usize,
+    },
 }
 
 impl std::fmt::Display for Refused {
@@ -282,9 +284,7 @@ impl Catalog {
 
     /// Keeps a text (once per digest), counting its bytes and marking it changed.
     fn insert_text(&mut self, digest: Digest, text: String) -> bool {
-        if self.texts.contains_key(&digest)
-            || self.text_bytes + text.len() > MAX_TEXT_TOTAL_BYTES
-        {
+        if self.texts.contains_key(&digest) || self.text_bytes + text.len() > MAX_TEXT_TOTAL_BYTES {
             return false;
         }
         self.text_bytes += text.len();

@@ -222,3 +222,6 @@ impl Node {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -222,7 +222,8 @@ pub fn truncate_log(path: &Path, end: u64) -> Result<(), StoreError> {
         .write(true)
         .open(path)
         .map_err(|e| err(path, "open log", e))?;
-    file.set_len(end).map_err(|e| err(path, "truncate log", e))?;
+    file.set_len(end)
+        .map_err(|e| err(path, "truncate log", e))?;
     file.sync_all().map_err(|e| err(path, "fsync log", e))
 }
 

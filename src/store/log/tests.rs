@@ -14,7 +14,12 @@ fn base() -> LogBase {
 }
 
 fn records() -> Vec<Vec<u8>> {
-    vec![b"one".to_vec(), Vec::new(), vec![7u8; 300], b"last record".to_vec()]
+    vec![
+        b"one".to_vec(),
+        Vec::new(),
+        vec![7u8; 300],
+        b"last record".to_vec(),
+    ]
 }
 
 #[test]
@@ -26,7 +31,10 @@ fn appended_records_read_back_in_order_with_their_base() {
     assert!(w.is_empty());
     let rs = records();
     let n = w.append(&rs[..2]).unwrap() + w.append(&rs[2..]).unwrap();
-    assert_eq!(n as usize, rs.iter().map(|r| r.len() + RECORD_OVERHEAD).sum());
+    assert_eq!(
+        n as usize,
+        rs.iter().map(|r| r.len() + RECORD_OVERHEAD).sum()
+    );
     let back = read_log(&p).unwrap().unwrap();
     assert_eq!(back.base, base());
     assert_eq!(back.records, rs);
@@ -65,7 +73,10 @@ fn a_torn_last_record_is_dropped_at_every_cut_and_truncated() {
         truncate_log(&p, back.end).unwrap();
         assert_eq!(fs::metadata(&p).unwrap().len(), whole);
         // Appending after the cut gives a whole log again.
-        LogWriter::open(&p, whole).unwrap().append(&rs[3..]).unwrap();
+        LogWriter::open(&p, whole)
+            .unwrap()
+            .append(&rs[3..])
+            .unwrap();
         assert_eq!(read_log(&p).unwrap().unwrap().records, rs);
     }
     // A last record whose bytes are all there but one flipped: torn as well.
