@@ -41,6 +41,10 @@ pub const SNAPSHOT_MAX_BYTES: usize = {
     header + catalog::MAX_UNITS * unit + catalog::MAX_REPORTS * report + texts
 };
 
+// Sanity of the arithmetic: the texts alone, and all report keys alone, fit.
+const _: () = assert!(SNAPSHOT_MAX_BYTES > 2 * catalog::MAX_TEXT_TOTAL_BYTES);
+const _: () = assert!(SNAPSHOT_MAX_BYTES > catalog::MAX_REPORTS * catalog::MAX_NAME_BYTES);
+
 #[derive(Serialize, Deserialize)]
 struct SnapshotV1 {
     machine: String,

@@ -123,10 +123,3 @@ fn no_change_is_tracked_until_asked_and_a_bad_delta_changes_nothing() {
     assert!(model.apply(&[]).is_err());
     assert_eq!(model, before);
 }
-
-#[test]
-fn the_snapshot_bound_holds_the_limits() {
-    // Sanity of the arithmetic: the texts alone, and all the records alone.
-    assert!(SNAPSHOT_MAX_BYTES > 2 * catalog::MAX_TEXT_TOTAL_BYTES);
-    assert!(SNAPSHOT_MAX_BYTES > catalog::MAX_REPORTS * catalog::MAX_NAME_BYTES);
-}
