@@ -120,6 +120,9 @@ fn replay(snapshot: Vec<u8>, log: &Path) -> (Vec<u8>, usize) {
         log::info!("{}: follows an earlier snapshot; ignored", log.display());
         return (snapshot, 0);
     }
+    if read.records.is_empty() && read.damage.is_none() {
+        return (snapshot, 0);
+    }
     let Ok(mut model) = SnapshotModel::decode(&snapshot, Millis(read.base.at)) else {
         // Node::restore_with names the damage and sets the snapshot aside.
         return (snapshot, 0);
