@@ -217,8 +217,10 @@ fn write_base(bytes: &[u8], at: Millis, data_dir: &Path) -> Option<LogWriter> {
 }
 
 /// A cheap fingerprint of what the snapshot must keep: the boot number, the desired
-/// units and this member's own reports. Periodic saves happen only when it changes (tombstone ages
-/// change every instant and are not worth a disk write on their own).
+/// units and this member's own reports (tombstone ages change every instant and
+/// are not worth a disk write on their own). The driver no longer needs it (the
+/// node says what changed, `Node::has_changes`); it costs O(catalog), so keep it
+/// off the event loop.
 pub fn fingerprint(node: &Node) -> u64 {
     use std::hash::Hasher;
     let mut h = siphasher::sip::SipHasher13::new_with_keys(0, 0);
