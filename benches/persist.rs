@@ -7,6 +7,14 @@
 //! the system temp directory (fsync costs depend on its file system). Prints
 //! medians: bytes written per command, time the event loop spends, time until
 //! the change is on disk.
+//!
+//! Measured on a shared, loaded 2-core machine (`-- --quick`, two runs; figures
+//! vary with the load): before, 232,703 bytes and 24–67 ms on the event loop per
+//! command at 2,000 units, 1,172,703 bytes and 91–247 ms at 10,000; after, 64
+//! bytes and 11–19 µs on the loop at both sizes, on disk 4–7 ms later. At start
+//! with 10,000 units: a 1.17 MB snapshot plus the log, restored in 357 ms, of
+//! which reading and CRC 16 ms, log replay 35 ms, and the node's rebuild with its
+//! first reconcile 216 ms.
 
 mod common;
 
