@@ -60,7 +60,7 @@ pub use remote::{
     SILENCE_MS,
 };
 pub use repair::{MAX_ALIVE_PACKETS, MAX_DOWN_LISTED, MAX_MEMBERS_LISTED, RECENT_DOWN_MS};
-pub use snapshot::SnapshotError;
+pub use snapshot::{SnapshotError, SnapshotModel, SNAPSHOT_MAX_BYTES};
 pub use sync::TEXT_RETRY_MS;
 
 /// How often the periodic work runs (anti-entropy, text fetches, retries, expiry).
@@ -116,6 +116,8 @@ pub struct Node {
     local: BTreeMap<String, Status>,
     /// Units whose file we installed, with the text's digest.
     installed: BTreeMap<String, Digest>,
+    /// What changed since persistence last asked (see `snapshot.rs`).
+    changes: snapshot::Tracker,
     pending: BTreeMap<String, Pending>,
     placement: Placement,
     /// The parsed options of the units placed last time (see `parsed.rs`).
@@ -199,6 +201,7 @@ impl Node {
             report_counter,
             local: BTreeMap::new(),
             installed,
+            changes: snapshot::Tracker::default(),
             pending: BTreeMap::new(),
             placement: Placement::default(),
             parsed: parsed::ParseCache::default(),

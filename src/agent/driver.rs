@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -25,8 +24,8 @@ use crate::node::{Action, Command, Node, NodeEvent, Query, RemoteEvent};
 use crate::time::Millis;
 use crate::wire::MAX_DATAGRAM_BYTES;
 
-/// The desired state is saved at most this often when it changed (and at once after
-/// a command).
+/// What changed is handed to the persistence writer at most this often (and at
+/// once after a command, whose reply waits until it is on disk).
 pub const SAVE_PERIOD: Duration = Duration::from_secs(2);
 
 /// Most inputs taken from the inbox in one turn of the loop: a bound on one turn's
@@ -92,10 +91,9 @@ pub struct Driver {
     pub inbox: Receiver<Input>,
     pub tx: Sender<Input>,
     pub orders: mpsc::Sender<Order>,
-    pub data_dir: PathBuf,
     pub tools: tools::Tools,
     pub asks: BTreeMap<u64, (String, Sender<Response>)>,
-    pub last_saved: u64,
+    pub persist: persist::Persister,
     pub next_save: Instant,
 }
 
@@ -113,7 +111,7 @@ impl Driver {
         loop {
             self.drain().await;
             if self.node.has_left() {
-                persist::save(&self.node, &self.data_dir);
+                self.persist.flush(&mut self.node);
                 log::info!("left the cluster; exiting");
                 return Ok(());
             }
@@ -125,10 +123,7 @@ impl Driver {
                     self.node.stats(),
                     self.node.drops()
                 );
-                let fp = persist::fingerprint(&self.node);
-                if fp != self.last_saved && persist::save(&self.node, &self.data_dir) {
-                    self.last_saved = fp;
-                }
+                self.persist.save(&mut self.node, None);
             }
             let mut deadline = self.next_save;
             if let Some(t) = self.node.poll_timeout() {
@@ -226,7 +221,7 @@ impl Driver {
                     if self.node.handle_command(now, Command::Leave).is_err() {
                         return std::ops::ControlFlow::Break(());
                     }
-                    persist::save(&self.node, &self.data_dir);
+                    self.persist.save(&mut self.node, None);
                 }
                 Input::Kill => return std::ops::ControlFlow::Break(()),
             }
@@ -339,21 +334,31 @@ impl Driver {
                 submit,
                 verb,
                 names,
-            } => return Some(self.batch(submit, verb, names)),
+            } => {
+                let answer = self.batch(submit, verb, names);
+                return self.reply_when_saved(answer, reply);
+            }
         };
         log::info!("command: {command:?}", command = CommandLog(&command));
         let answer = match self.node.handle_command(now, command) {
             Ok(()) => Response::Ok,
             Err(e) => Response::Error(e.to_string()),
         };
-        if persist::save(&self.node, &self.data_dir) {
-            self.last_saved = persist::fingerprint(&self.node);
-        }
-        Some(answer)
+        self.reply_when_saved(answer, reply)
+    }
+
+    /// Saves what the command changed off the loop and answers once it is on disk
+    /// (a reply means the change survives a crash); `None`: the answer comes later.
+    fn reply_when_saved(&mut self, answer: Response, reply: Sender<Response>) -> Option<Response> {
+        let done: persist::Done = Box::new(move |_| {
+            let _ = reply.try_send(answer);
+        });
+        self.persist.save(&mut self.node, Some(done));
+        None
     }
 
     /// A multi-unit command: its submits then its verb on every name, as one node
-    /// input (one reconcile, one rumour flush) and one save. A text that does not
+    /// input (one reconcile, one rumour flush) and one save (by the caller). A text that does not
     /// parse is refused like the node's refusals: the steps before it are applied, the
     /// ones from it on are not.
     fn batch(
@@ -388,9 +393,6 @@ impl Driver {
             log::debug!("command: {:?}", CommandLog(c));
         }
         let (applied, result) = self.node.handle_commands(self.now(), cmds);
-        if persist::save(&self.node, &self.data_dir) {
-            self.last_saved = persist::fingerprint(&self.node);
-        }
         let error = match result {
             Err(e) => Some(e.to_string()),
             Ok(()) => bad,

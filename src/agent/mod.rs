@@ -256,7 +256,7 @@ fn setup(
     // Saved before anything is sent: the restored boot number is now used up, so a
     // crash a moment from now cannot make the next start reuse it (and with it
     // report versions the others already hold, which they would then ignore).
-    persist::save(&node, &s.data_dir);
+    let persister = persist::Persister::start(&mut node, &s.data_dir);
     let orders = spawn_executor(systemd, adopted, tx.clone())?;
 
     let tasks = vec![
@@ -278,7 +278,6 @@ fn setup(
             crate::node::JOIN_GRACE_MS
         );
     }
-    let fp = persist::fingerprint(&node);
     let driver = Driver {
         node,
         origin,
@@ -286,10 +285,9 @@ fn setup(
         inbox: rx,
         tx,
         orders,
-        data_dir: s.data_dir.clone(),
         tools,
         asks: BTreeMap::new(),
-        last_saved: fp,
+        persist: persister,
         next_save: Instant::now() + driver::SAVE_PERIOD,
     };
     Ok((driver, tasks))

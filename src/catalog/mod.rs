@@ -5,6 +5,7 @@
 //! collection has a limit; time is only used to expire tombstones and partial texts.
 //! Nothing here knows about members' liveness or placement.
 
+pub mod changes;
 pub mod chunk;
 pub mod digest;
 pub mod entry;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use changes::{CatalogDelta, ChangeKey, UnitValue};
 pub use chunk::{Assembly, Chunk};
 pub use digest::{text_digest, BUCKETS};
 pub use entry::{
@@ -25,6 +27,11 @@ use crate::time::Millis;
 
 /// Largest unit file.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Most bytes of unit texts a catalog holds in all (each distinct text counted
+/// once): [`MAX_UNITS`] texts of [`MAX_TEXT_BYTES`] would be 640 MiB, more than a
+/// member should keep in memory or in its snapshot. The snapshot's size limit is
+/// derived from this and the other limits here (see `node::snapshot`).
+pub const MAX_TEXT_TOTAL_BYTES: usize = 32 << 20;
 /// Longest unit name.
 pub const MAX_NAME_BYTES: usize = 256;
 /// Longest machine id.
@@ -46,6 +53,26 @@ pub enum Refused {
     TooLarge(&'static str),
     Full(&'static str),
     BadText,
+    /// Holding this text would bring the catalog's texts to `total` bytes, over
+    /// [`MAX_TEXT_TOTAL_BYTES`].
+    TextBudget {
+        total: usize,
+    },
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::TooLarge(what) => write!(f, "its {what}"),
+            Refused::Full(what) => write!(f, "the catalog's number of {what}"),
+            Refused::BadText => write!(f, "its text (it does not match its digest)"),
+            Refused::TextBudget { total } => write!(
+                f,
+                "the total of all unit texts ({total} bytes with this one; the limit, \
+                 MAX_TEXT_TOTAL_BYTES, is {MAX_TEXT_TOTAL_BYTES} bytes)"
+            ),
+        }
+    }
 }
 
 /// What [`Catalog::apply`] did.
@@ -67,6 +94,10 @@ pub struct Catalog {
     assembly: Assembly,
     lamport: u64,
     tombstone_ttl_ms: u64,
+    /// Sum of the lengths of `texts`, kept under [`MAX_TEXT_TOTAL_BYTES`].
+    text_bytes: usize,
+    /// Keys changed since persistence last asked (see [`changes`]).
+    changes: changes::Changes,
 }
 
 /// What a member keeps across restarts.
@@ -183,21 +214,27 @@ impl Catalog {
                 {
                     return Err(Refused::Full("units"));
                 }
+                self.check_text_budget(&name, &entry, text.is_some())?;
                 self.lamport = self.lamport.max(entry.version.counter);
                 let mut slot = self.replica.units.get(&name).cloned();
                 if entry::join(&mut slot, &entry) {
                     self.replica.units.insert(name.clone(), entry.clone());
                     applied.changed = true;
                     self.tomb_expires.remove(&name);
+                    self.changes.mark(|| ChangeKey::Unit(name.clone()));
                 }
                 if tomb && slot.as_ref() == Some(&entry) {
                     let deadline = now.plus(ttl_left_ms.min(self.tombstone_ttl_ms));
-                    let d = self.tomb_expires.entry(name).or_insert(deadline);
-                    *d = (*d).min(deadline);
+                    let old = self.tomb_expires.get(&name).copied();
+                    let new = old.map_or(deadline, |d| d.min(deadline));
+                    if old != Some(new) {
+                        self.changes.mark(|| ChangeKey::Unit(name.clone()));
+                        self.tomb_expires.insert(name, new);
+                    }
                 }
                 if let Desired::Live { digest, .. } = entry.state {
                     if let Some(t) = text {
-                        self.texts.entry(digest).or_insert(t);
+                        self.insert_text(digest, t);
                     }
                     if applied.changed && !self.texts.contains_key(&digest) {
                         applied.missing_text = Some(digest);
@@ -217,12 +254,43 @@ impl Catalog {
                 }
                 let mut slot = self.replica.reports.get(&key).cloned();
                 if entry::join(&mut slot, &entry) {
+                    self.changes
+                        .mark(|| ChangeKey::Report(key.0.clone(), key.1.clone()));
                     self.replica.reports.insert(key, entry);
                     applied.changed = true;
                 }
             }
         }
         Ok(applied)
+    }
+
+    /// Refuses a live record whose text this catalog would have to hold (it comes
+    /// inline, or the record is newer than ours and the text will be asked for) when
+    /// that text would bring all texts over [`MAX_TEXT_TOTAL_BYTES`].
+    fn check_text_budget(&self, name: &str, e: &UnitEntry, inline: bool) -> Result<(), Refused> {
+        let Desired::Live { digest, len, .. } = &e.state else {
+            return Ok(());
+        };
+        if self.texts.contains_key(digest) {
+            return Ok(());
+        }
+        let newer = self.replica.units.get(name).is_none_or(|have| have < e);
+        let total = self.text_bytes + *len as usize;
+        if (inline || newer) && total > MAX_TEXT_TOTAL_BYTES {
+            return Err(Refused::TextBudget { total });
+        }
+        Ok(())
+    }
+
+    /// Keeps a text (once per digest), counting its bytes and marking it changed.
+    fn insert_text(&mut self, digest: Digest, text: String) -> bool {
+        if self.texts.contains_key(&digest) || self.text_bytes + text.len() > MAX_TEXT_TOTAL_BYTES {
+            return false;
+        }
+        self.text_bytes += text.len();
+        self.texts.insert(digest, text);
+        self.changes.mark(|| ChangeKey::Text(digest));
+        true
     }
 
     /// The record of unit `name` as it travels (text inlined when small).
@@ -274,6 +342,7 @@ impl Catalog {
             {
                 self.replica.units.remove(&name);
             }
+            self.changes.mark(|| ChangeKey::Unit(name));
         }
         self.assembly.expire(now);
         let used: std::collections::BTreeSet<Digest> =
@@ -281,7 +350,15 @@ impl Catalog {
                 Desired::Live { digest, .. } => Some(digest),
                 Desired::Destroyed => None,
             }));
-        self.texts.retain(|d, _| used.contains(d));
+        let (changes, bytes) = (&mut self.changes, &mut self.text_bytes);
+        self.texts.retain(|d, t| {
+            let keep = used.contains(d);
+            if !keep {
+                *bytes -= t.len();
+                changes.mark(|| ChangeKey::Text(*d));
+            }
+            keep
+        });
     }
 
     fn bucketed(&self) -> Vec<(usize, u64, BucketKey<'_>)> {
@@ -360,10 +437,7 @@ impl Catalog {
         }
         let digest = c.digest;
         match self.assembly.accept(now, c) {
-            Some(text) => {
-                self.texts.insert(digest, text);
-                true
-            }
+            Some(text) => self.insert_text(digest, text),
             None => false,
         }
     }
@@ -385,6 +459,7 @@ impl Catalog {
         let mut c = Catalog::new(tombstone_ttl_ms);
         c.lamport = s.lamport;
         c.texts = crate::btree::map(s.texts.into_iter().map(|t| (text_digest(&t), t)));
+        c.text_bytes = c.texts.values().map(String::len).sum();
         c.tomb_expires = crate::btree::map(
             s.tomb_left_ms
                 .into_iter()
@@ -399,6 +474,51 @@ impl Catalog {
         }
         c.expire(now);
         c
+    }
+
+    /// Starts marking changes for [`Catalog::take_changes`]; the caller has just
+    /// taken a full snapshot.
+    pub fn track_changes(&mut self) {
+        self.changes.start();
+    }
+
+    /// Whether anything changed since the last [`Catalog::take_changes`].
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// The records, tombstone lifetimes and texts changed since the last call, with
+    /// their values now (ages as of `now`): O(changes), not O(catalog).
+    pub fn take_changes(&mut self, now: Millis) -> CatalogDelta {
+        let mut d = CatalogDelta {
+            lamport: self.lamport,
+            ..CatalogDelta::default()
+        };
+        for key in self.changes.take() {
+            match key {
+                ChangeKey::Unit(name) => {
+                    let v = self.replica.units.get(&name).map(|e| {
+                        let left = self.tomb_expires.get(&name).map(|t| t.since(now));
+                        (e.clone(), left)
+                    });
+                    d.units.push((name, v));
+                }
+                ChangeKey::Report(m, u) => {
+                    let key = (m, u);
+                    let v = self.replica.reports.get(&key).cloned();
+                    d.reports.push((key, v));
+                }
+                ChangeKey::Text(digest) => {
+                    d.texts.push((digest, self.texts.get(&digest).cloned()));
+                }
+            }
+        }
+        d
+    }
+
+    /// Bytes of unit texts held now (at most [`MAX_TEXT_TOTAL_BYTES`]).
+    pub fn text_bytes(&self) -> usize {
+        self.text_bytes
     }
 }
 

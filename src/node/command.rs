@@ -204,7 +204,7 @@ impl Node {
                 self.dirty = true;
                 Ok(())
             }
-            Err(e) => Err(CommandError::TooLarge(format!("unit {name}: {e:?}"))),
+            Err(e) => Err(CommandError::TooLarge(format!("unit {name}: {e}"))),
         }
     }
 }

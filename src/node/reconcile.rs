@@ -180,6 +180,7 @@ impl Node {
                 && pending.is_none()
                 && self.installed.remove(&name).is_some()
             {
+                self.changes.installed(&name);
                 self.out.act(Action::Remove { unit: name.clone() });
             }
         }
@@ -197,6 +198,7 @@ impl Node {
                 text: text.to_string(),
             });
             self.installed.insert(name.to_string(), digest);
+            self.changes.installed(name);
         }
     }
 }

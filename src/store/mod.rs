@@ -13,18 +13,24 @@
 
 mod crc32;
 pub mod format;
+pub mod log;
 
 pub use crc32::crc32;
 pub use format::{decode, encode, Corruption};
+pub use log::{read_log, truncate_log, LogBase, LogDamage, LogRead, LogWriter};
 
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// The largest payload written or read: the desired state of a large
-/// cluster is far below this; a bigger file is a bug or not ours.
-pub const PAYLOAD_MAX: usize = 64 << 20;
+/// The largest payload (snapshot, or log record) written or read: the agent
+/// asserts at compile time that the largest snapshot the catalog's limits allow
+/// fits (`agent::persist`); a bigger file is a bug or not ours.
+pub const PAYLOAD_MAX: usize = 256 << 20;
+
+// A log record's length field is a u32.
+const _: () = assert!(PAYLOAD_MAX <= u32::MAX as usize);
 
 /// ENOSPC and EDQUOT: what a full disk or an exhausted quota look like.
 const DISK_FULL_ERRNOS: [i32; 2] = [28, 122];
@@ -49,6 +55,8 @@ pub enum StoreErrorKind {
     },
     /// The file is there but is not a whole, valid snapshot.
     Corrupt(Corruption),
+    /// The file is there but does not start with a valid log header.
+    BadLog(String),
     /// The payload exceeds [`PAYLOAD_MAX`].
     TooLarge { len: u64 },
 }
@@ -62,6 +70,7 @@ impl fmt::Display for StoreError {
             }
             StoreErrorKind::Io { step, error } => write!(f, "{p}: {step}: {error}"),
             StoreErrorKind::Corrupt(c) => write!(f, "{p}: corrupt snapshot: {c}"),
+            StoreErrorKind::BadLog(why) => write!(f, "{p}: not a valid log: {why}"),
             StoreErrorKind::TooLarge { len } => {
                 write!(
                     f,
@@ -121,10 +130,20 @@ fn write_with(
             kind,
         });
     }
+    write_file(path, &encode(payload), write)
+}
+
+/// Replaces the file at `path` with `bytes`, atomically and durably (the steps of
+/// [`write_snapshot`], with no header added).
+fn write_file(
+    path: &Path,
+    bytes: &[u8],
+    write: impl FnOnce(&mut File, &[u8]) -> io::Result<()>,
+) -> Result<(), StoreError> {
     let tmp = temp_path(path);
     let staged = (|| {
         let mut file = File::create(&tmp).map_err(|e| err(path, "create temp file", e))?;
-        write(&mut file, &encode(payload)).map_err(|e| err(path, "write temp file", e))?;
+        write(&mut file, bytes).map_err(|e| err(path, "write temp file", e))?;
         // Data on disk before the rename makes it visible: otherwise a power
         // cut can leave the new name pointing at an empty file.
         file.sync_all().map_err(|e| err(path, "fsync temp file", e))
