@@ -55,6 +55,7 @@ use timers::{Timer, TimerTable};
 pub use command::{Command, CommandError};
 pub use config::{parse_fleet_options, NodeConfig, ParseFn};
 pub use outbox::{Action, NodeEvent, Stats, MAX_EVENTS, MAX_TRANSMITS};
+pub use packet::describe as describe_packet;
 pub use remote::{
     Query, RemoteEvent, RemoteMsg, ASK_TIMEOUT_MS, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES, RESEND_MS,
     SILENCE_MS,
@@ -65,13 +66,15 @@ pub use sync::TEXT_RETRY_MS;
 
 /// How often the periodic work runs (anti-entropy, text fetches, retries, expiry).
 pub const TICK_MS: u64 = 250;
-/// Anti-entropy: one push-pull with one random member this often. Repairs what rumours missed.
+/// Anti-entropy: one push-pull with one member this often (digests ride on a probe; the
+/// full summaries follow only where they differ). Repairs what rumours missed.
 pub const ANTI_ENTROPY_MS: u64 = 1_000;
 /// While alone, announce to the static peers this often.
 pub const JOIN_RETRY_MS: u64 = 1_000;
 /// Even when joined, announce to one static peer this often: heals partitions after the
-/// other side's members have been forgotten.
-pub const REANNOUNCE_MS: u64 = 10_000;
+/// other side's members have been forgotten (the answer is the whole member list, about
+/// 600 bytes at 10 members, so not too often).
+pub const REANNOUNCE_MS: u64 = 30_000;
 /// New records are pushed to this many random members, once, by everyone who learns them
 /// (about 2% of members miss a rumour at fanout 4; anti-entropy repairs them).
 pub const RUMOUR_FANOUT: usize = 4;
@@ -238,10 +241,15 @@ impl Node {
             &mut self.replays,
         );
         match packet.map(Packet::route) {
-            Some(Routed::Swim(data)) if self.membership.handle_data(self.now, &data).is_err() => {
-                self.out.stats.swim_refused += 1;
+            Some(Routed::Swim(data, digests)) => {
+                if self.membership.handle_data(self.now, &data).is_err() {
+                    self.out.stats.swim_refused += 1;
+                } else if let Some((catalog, members)) = digests {
+                    let (m, out) = (&self.membership, &mut self.out);
+                    self.sync.on_digest(from, catalog, &self.catalog, out);
+                    self.repair.on_digest(from, members, m, out);
+                }
             }
-            Some(Routed::Swim(_)) => {}
             Some(Routed::Catalog(msg)) => self.handle_catalog(from, msg),
             Some(Routed::Repair(msg)) => {
                 let (m, out) = (&mut self.membership, &mut self.out);
@@ -453,7 +461,6 @@ impl Node {
             let next = self.now.plus(ANTI_ENTROPY_MS);
             self.timers.set(Timer::AntiEntropy, Some(next));
             if let Some(peer) = random_live(m, rng, 1).pop() {
-                self.sync.anti_entropy(peer, &self.catalog, out);
                 self.repair.anti_entropy(self.now, peer, m, out);
             }
         }
@@ -512,7 +519,8 @@ impl Node {
 
     fn drain_membership(&mut self) {
         while let Some((to, data)) = self.membership.poll_send() {
-            self.out.send(to, &Packet::Swim(data));
+            let packet = self.repair.wrap_swim(data, &self.membership, &self.catalog);
+            self.out.send(to, &packet);
         }
         while let Some(e) = self.membership.poll_event() {
             self.dirty = true;
