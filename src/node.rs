@@ -22,6 +22,7 @@ mod command;
 mod config;
 mod duplicates;
 mod hold;
+mod intake;
 mod outbox;
 mod packet;
 mod parsed;
@@ -43,11 +44,10 @@ use crate::membership::rng::SplitMix;
 use crate::membership::{self, Identity, Membership};
 use crate::schedule::Placement;
 use crate::time::Millis;
-use crate::wire::{self, DropCounters, NonceSource, ReplayGuard};
+use crate::wire::{DropCounters, NonceSource, ReplayGuard};
 
-use hold::{HoldOutcome, StartHold};
+use hold::StartHold;
 use outbox::Outbox;
-use packet::{Packet, Routed};
 use repair::MemberRepair;
 use sync::CatalogSync;
 use timers::{Timer, TimerTable};
@@ -55,6 +55,7 @@ use timers::{Timer, TimerTable};
 pub use command::{Command, CommandError};
 pub use config::{parse_fleet_options, NodeConfig, ParseFn};
 pub use outbox::{Action, NodeEvent, Stats, MAX_EVENTS, MAX_TRANSMITS};
+pub use packet::describe as describe_packet;
 pub use remote::{
     Query, RemoteEvent, RemoteMsg, ASK_TIMEOUT_MS, MAX_JOURNAL_LINES, MAX_OUTPUT_BYTES, RESEND_MS,
     SILENCE_MS,
@@ -65,13 +66,15 @@ pub use sync::TEXT_RETRY_MS;
 
 /// How often the periodic work runs (anti-entropy, text fetches, retries, expiry).
 pub const TICK_MS: u64 = 250;
-/// Anti-entropy: one push-pull with one random member this often. Repairs what rumours missed.
+/// Anti-entropy: one push-pull with one member this often (digests ride on a probe; the
+/// full summaries follow only where they differ). Repairs what rumours missed.
 pub const ANTI_ENTROPY_MS: u64 = 1_000;
 /// While alone, announce to the static peers this often.
 pub const JOIN_RETRY_MS: u64 = 1_000;
 /// Even when joined, announce to one static peer this often: heals partitions after the
-/// other side's members have been forgotten.
-pub const REANNOUNCE_MS: u64 = 10_000;
+/// other side's members have been forgotten (the answer is the whole member list, about
+/// 600 bytes at 10 members, so not too often).
+pub const REANNOUNCE_MS: u64 = 30_000;
 /// New records are pushed to this many random members, once, by everyone who learns them
 /// (about 2% of members miss a rumour at fanout 4; anti-entropy repairs them).
 pub const RUMOUR_FANOUT: usize = 4;
@@ -225,81 +228,6 @@ impl Node {
     }
 
     // ----- inputs -----
-
-    /// A datagram arrived from `from`.
-    pub fn handle_datagram(&mut self, now: Millis, from: SocketAddr, bytes: &[u8]) {
-        self.handle_datagrams(now, [(from, bytes)]);
-    }
-
-    /// Datagrams that arrived together (the driver takes all that wait in its inbox):
-    /// opened in arrival order, membership's handled first, then the rest, then one
-    /// reconcile and one rumour flush for all of them. A busy member so answers probes
-    /// before it merges a burst of catalog records, and a burst costs one placement.
-    pub fn handle_datagrams<'a>(
-        &mut self,
-        now: Millis,
-        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
-    ) {
-        self.now = now.max(self.now);
-        if self.is_out() {
-            self.update_timers();
-            return;
-        }
-        let mut later = Vec::new();
-        for (from, bytes) in datagrams {
-            self.out.stats.datagrams_received += 1;
-            let packet = wire::decode_fresh::<Packet>(
-                self.out.keys(),
-                bytes,
-                &mut self.drops,
-                &mut self.replays,
-            );
-            match packet.map(Packet::route) {
-                Some(Routed::Swim(data)) => self.handle_swim(&data),
-                Some(other) => later.push((from, other)),
-                None => {}
-            }
-        }
-        // Acks and membership news go out ahead of whatever the rest causes.
-        self.drain_membership();
-        for (from, routed) in later {
-            self.route(from, routed);
-        }
-        // Placement waits for the timer (due at once when it may run): the driver
-        // sends the acks queued above before it calls `handle_timeout`, so a probe
-        // is never answered only after a reconcile.
-        self.after_input_deferring_placement(true);
-    }
-
-    fn handle_swim(&mut self, data: &[u8]) {
-        if self.membership.handle_data(self.now, data).is_err() {
-            self.out.stats.swim_refused += 1;
-        }
-    }
-
-    /// Hands an opened datagram that is not membership's to its sub-protocol.
-    fn route(&mut self, from: SocketAddr, routed: Routed) {
-        match routed {
-            Routed::Swim(data) => self.handle_swim(&data),
-            Routed::Catalog(msg) => self.handle_catalog(from, msg),
-            Routed::Repair(msg) => {
-                let (m, out) = (&mut self.membership, &mut self.out);
-                self.repair.handle(self.now, from, msg, m, out);
-            }
-            Routed::Remote(msg) => self.remote.handle(self.now, from, msg, &mut self.out),
-            Routed::Hold(msg) => {
-                let from_live = self.membership.live_addrs().contains(&from);
-                match self
-                    .hold
-                    .handle(from, from_live, msg, &self.catalog, &mut self.out)
-                {
-                    HoldOutcome::Nothing => {}
-                    HoldOutcome::Repair(summary) => self.handle_catalog(from, summary),
-                    HoldOutcome::Released => self.dirty = true,
-                }
-            }
-        }
-    }
 
     /// Time passed; run whatever is due.
     pub fn handle_timeout(&mut self, now: Millis) {
@@ -490,7 +418,6 @@ impl Node {
             let next = self.now.plus(ANTI_ENTROPY_MS);
             self.timers.set(Timer::AntiEntropy, Some(next));
             if let Some(peer) = random_live(m, rng, 1).pop() {
-                self.sync.anti_entropy(peer, &self.catalog, out);
                 self.repair.anti_entropy(self.now, peer, m, out);
             }
         }
@@ -549,7 +476,8 @@ impl Node {
 
     fn drain_membership(&mut self) {
         while let Some((to, data)) = self.membership.poll_send() {
-            self.out.send(to, &Packet::Swim(data));
+            let packet = self.repair.wrap_swim(data, &self.membership, &self.catalog);
+            self.out.send(to, &packet);
         }
         while let Some(e) = self.membership.poll_event() {
             self.dirty = true;

@@ -467,6 +467,21 @@ fn measure(n: usize, seed: u64) -> Figures {
 ///     100 |    1250 |              760 |             1720 |            1753 |            20026
 /// ```
 ///
+/// Issue 8's idle work (compact SWIM identities, 12-byte nonces, digests riding on
+/// probes), seed 1, with 500 ms probes and 400 ms suspicion per log10 n:
+///
+/// ```text
+/// members | join ms | start→running ms | failure→moved ms | idle B/member/s | churn B/member/s
+///       3 |     250 |              170 |             1180 |             340 |             6860
+///      20 |     250 |              210 |             1260 |             340 |            21384
+///     100 |    1250 |              810 |             2460 |             340 |            16920
+/// ```
+///
+/// The defaults kept are 400 ms probes and 500 ms suspicion (500 ms probes moved units
+/// half a second later on real hosts): 3 members 250 / 200 / 1710 / 421 / 6790.
+/// (Idle here is datagram bytes; `idle_traffic_by_kind` counts Ethernet frames as the
+/// idle bench does: 1,812 B/member/s before, 666 at 400 ms, 543 at 500 ms, 10 members.)
+///
 /// Before the 300 ms probe, the spread of deaths and the member-list fingerprints
 /// (session 1): failure→moved 2410 / 2900 / 4000 ms, join at 100 members 2250 ms,
 /// idle 800 / 1065 / 1143 B/member/s. The 1,000-member row (`SHOAL_SIM_SIZES=1000`)
@@ -517,4 +532,25 @@ fn figures() {
             );
         }
     }
+}
+
+/// What 10 idle members send, by kind (`cargo test --test simulation idle_traffic -- --nocapture`
+/// prints the table): the simulated counterpart of `cargo xtask bench --idle --hosts 10`.
+#[test]
+fn idle_traffic_by_kind() {
+    let n = 10;
+    let mut c = settled(n, 1);
+    c.snapshots = false;
+    c.run_for(10_000);
+    c.traffic = Some(Default::default());
+    let secs = 30;
+    c.run_for(secs * 1_000);
+    let t = c.traffic.take().expect("counted");
+    println!("{n} idle members, {secs} s:\n{}", t.table(n as u64, secs));
+    assert!(!t.by_kind.contains_key("?"), "every datagram decodes");
+    // Frames included; it was 1,812 with 300 ms probes of 190-byte frames, full
+    // summaries each second and a member list every 5 s. Issue 8's goal is 600; 500 ms
+    // probes reach 543 but detect a death later (see `Timing::probe_period_ms`).
+    let per_member_s = t.total_bytes() / n as u64 / secs;
+    assert!(per_member_s <= 700, "{per_member_s} B/member/s idle");
 }

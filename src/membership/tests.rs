@@ -226,3 +226,46 @@ fn member_fingerprints_are_fixed_bytes_not_hash_impls() {
     assert_eq!(set.len(), 1, "one member, one bucket: {buckets:?}");
     assert_eq!(set, vec![(3, 11436328640784613497)]);
 }
+
+#[test]
+fn a_hex_machine_id_travels_as_16_bytes_and_comes_back_the_same() {
+    let hex = "0123456789abcdef0123456789abcdef";
+    for machine in [hex, "m1", "0123456789ABCDEF0123456789ABCDEF", ""] {
+        let me = id(1, machine, 7);
+        let bytes = postcard::to_allocvec(&me).expect("encodes");
+        let back: Identity = postcard::from_bytes(&bytes).expect("decodes");
+        assert_eq!(back, me, "{machine:?}");
+    }
+    let long = postcard::to_allocvec(&id(1, &hex.to_uppercase(), 7)).expect("encodes");
+    let short = postcard::to_allocvec(&id(1, hex, 7)).expect("encodes");
+    // 32 hex digits with their length byte, against 16 bytes.
+    assert_eq!(long.len() - short.len(), 17);
+}
+
+#[test]
+fn a_message_for_an_earlier_boot_of_a_member_is_not_taken_by_it() {
+    use foca::{Codec, Header, Message};
+    let (old, new) = (id(2, "m2", 1), id(2, "m2", 2));
+    let (mut codec, _me) = codec::SwimCodec::new(new.clone());
+    let header = |dst: &Identity| Header {
+        src: id(1, "m1", 1),
+        src_incarnation: 0,
+        dst: dst.clone(),
+        message: Message::<Identity>::Ping(1),
+    };
+    let mut buf = Vec::new();
+    codec
+        .encode_header(&header(&new), &mut buf)
+        .expect("encodes");
+    assert_eq!(codec.decode_header(&buf[..]).expect("decodes").dst, new);
+    let mut buf = Vec::new();
+    codec
+        .encode_header(&header(&old), &mut buf)
+        .expect("encodes");
+    let got = codec.decode_header(&buf[..]).expect("decodes").dst;
+    assert_ne!(got, new, "a stand-in, not us");
+    assert_eq!(
+        got.addr, new.addr,
+        "at our address: an Announce to it is ours"
+    );
+}

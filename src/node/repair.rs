@@ -1,8 +1,11 @@
 //! Member repair: deaths and live members exchanged beside SWIM, which misses some.
 //!
 //! Two repairs ride on the node's anti-entropy round: the members we hold as down
-//! (learnt within [`RECENT_DOWN_MS`]), and the fingerprints of the live member list,
-//! whose differing buckets' members are sent back (`Alive`). And a death we learn is
+//! (learnt within [`RECENT_DOWN_MS`]), and the fingerprints of the live member list.
+//! The fingerprints go as one digest of 8 bytes, with the catalog's, on the next SWIM
+//! datagram we send (a probe, mostly: no datagram of their own); where the digest
+//! differs, the two exchange bucket fingerprints and send back the members of the
+//! differing buckets (`Alive`). And a death we learn is
 //! told at once to [`RUMOUR_FANOUT`] random live members, as everyone who learns it
 //! does: the member that takes the units over learns it within a round trip, not
 //! after rounds of piggybacked gossip.
@@ -11,7 +14,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::outbox::Outbox;
+use super::packet::Packet;
 use super::{random_live, RUMOUR_FANOUT};
+use crate::catalog::Catalog;
 use crate::membership::rng::SplitMix;
 use crate::membership::{Identity, Membership};
 use crate::time::Millis;
@@ -40,6 +45,13 @@ pub(super) enum RepairMsg {
 pub(super) struct MemberRepair {
     /// Members we saw die recently, and when.
     recent_down: BTreeMap<Identity, Millis>,
+    /// An anti-entropy round is due: our digests go on the next SWIM datagram.
+    digests_due: bool,
+}
+
+/// The member list in one number (see [`Membership::member_buckets`]).
+fn member_digest(membership: &Membership) -> u64 {
+    super::sync::fold(&membership.member_buckets())
 }
 
 impl MemberRepair {
@@ -84,8 +96,8 @@ impl MemberRepair {
         }
     }
 
-    /// Our part of an anti-entropy round with `peer`: recent deaths, then our member
-    /// fingerprints (asking for theirs back).
+    /// Our part of an anti-entropy round with `peer`: recent deaths now, and our
+    /// digests on the next SWIM datagram (see [`MemberRepair::wrap_swim`]).
     pub(super) fn anti_entropy(
         &mut self,
         now: Millis,
@@ -99,9 +111,43 @@ impl MemberRepair {
         if !down.is_empty() {
             out.send_msg(peer, RepairMsg::Down(down));
         }
+        self.digests_due = true;
+    }
+
+    /// One SWIM datagram of ours as a packet: with our member and catalog digests when
+    /// an anti-entropy round is due (the first datagram after it falls due, so the peer
+    /// is the one foca probes or answers, in foca's shuffled order).
+    pub(super) fn wrap_swim(
+        &mut self,
+        swim: Vec<u8>,
+        membership: &Membership,
+        catalog: &Catalog,
+    ) -> Packet {
+        if !std::mem::take(&mut self.digests_due) {
+            return Packet::Swim(swim);
+        }
+        Packet::SwimDigests {
+            swim,
+            catalog: super::sync::digest(catalog).to_le_bytes(),
+            members: member_digest(membership).to_le_bytes(),
+        }
+    }
+
+    /// A peer's member digest came with a probe: where it differs from ours, start a
+    /// repair round with our fingerprints, asking for theirs.
+    pub(super) fn on_digest(
+        &self,
+        from: SocketAddr,
+        theirs: u64,
+        membership: &Membership,
+        out: &mut Outbox,
+    ) {
         let buckets = membership.member_buckets();
+        if super::sync::fold(&buckets) == theirs {
+            return;
+        }
         out.send_msg(
-            peer,
+            from,
             RepairMsg::Summary {
                 buckets,
                 reply: true,

@@ -1,9 +1,9 @@
 //! Catalog sync: rumours of new records, push-pull anti-entropy, and fetching texts.
 //!
 //! A record this member writes or learns is pushed once to [`RUMOUR_FANOUT`] random
-//! live members (about 2% miss it); one anti-entropy round a second compares bucket
-//! summaries with one random member and sends the records of differing buckets both
-//! ways. A unit's text travels by digest, in chunks, asked for again after
+//! live members (about 2% miss it); one anti-entropy round a second sends a digest of
+//! the catalog on a probe to the member probed; where it differs, the two compare
+//! bucket summaries and send the records of differing buckets both ways. A unit's text travels by digest, in chunks, asked for again after
 //! [`TEXT_RETRY_MS`].
 
 use std::collections::BTreeMap;
@@ -20,6 +20,23 @@ use crate::time::Millis;
 pub const TEXT_RETRY_MS: u64 = 1_000;
 /// Most missing texts asked for per tick.
 const TEXTS_PER_TICK: usize = 2;
+
+/// The whole catalog in one number: the fold of its bucket summary. An anti-entropy
+/// round sends this (8 bytes, riding on a probe) instead of the 64 buckets (about 100
+/// bytes in a datagram of its own); the buckets follow only when it differs.
+pub(super) fn digest(catalog: &Catalog) -> u64 {
+    fold(&catalog.summary())
+}
+
+/// Summaries into one number, from explicit little-endian bytes (the same everywhere).
+pub(super) fn fold(buckets: &[u64]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = siphasher::sip::SipHasher13::new_with_keys(0x666f_6c64, 0x6275_636b);
+    for b in buckets {
+        h.write(&b.to_le_bytes());
+    }
+    h.finish()
+}
 
 #[derive(Default)]
 pub(super) struct CatalogSync {
@@ -122,11 +139,21 @@ impl CatalogSync {
         }
     }
 
-    /// Our part of an anti-entropy round with `peer`: our summary, asking for theirs.
-    pub(super) fn anti_entropy(&self, peer: SocketAddr, catalog: &Catalog, out: &mut Outbox) {
+    /// A peer's catalog digest (see [`digest`]) came with a probe: where it differs
+    /// from ours, start a push-pull round with our summary, asking for theirs.
+    pub(super) fn on_digest(
+        &self,
+        from: SocketAddr,
+        theirs: u64,
+        catalog: &Catalog,
+        out: &mut Outbox,
+    ) {
         let buckets = catalog.summary();
+        if fold(&buckets) == theirs {
+            return;
+        }
         out.send_msg(
-            peer,
+            from,
             Msg::Summary {
                 buckets,
                 reply: true,

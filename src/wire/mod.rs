@@ -1,7 +1,10 @@
-//! The datagram format: version byte, nonce, XChaCha20-Poly1305 sealed postcard body.
+//! The datagram format: version byte, nonce, ChaCha20-Poly1305 sealed postcard body.
 //!
-//! A datagram is `[VERSION][nonce: 24 bytes][ciphertext || tag: 16 bytes]`, with the
+//! A datagram is `[VERSION][nonce: 12 bytes][ciphertext || tag: 16 bytes]`, with the
 //! version byte as associated data. The body is a postcard value chosen by the caller.
+//! The nonce is a random per-start prefix and a counter (see [`NonceSource`]), so the
+//! 12-byte nonce of IETF ChaCha20-Poly1305 is safe without XChaCha's 24 random bytes;
+//! at 4 idle datagrams a second, the 12 bytes saved are a tenth of a probe.
 //!
 //! Architecture invariant: sans-IO and total. Any byte string given to [`open`] or
 //! [`decode`] either yields a value or is dropped and counted in [`DropCounters`];
@@ -19,15 +22,17 @@ pub use nonce::NonceSource;
 pub use replay::{ReplayGuard, REPLAY_WINDOW};
 
 use chacha20poly1305::aead::{Aead, Payload};
-use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The format version carried in the first byte of every datagram.
-pub const VERSION: u8 = 1;
+/// The format version carried in the first byte of every datagram. Members of another
+/// version drop our datagrams as `unknown_version` (counted), never misparse them.
+/// 2: 12-byte nonces, compact SWIM identities and destinations, digests on probes.
+pub const VERSION: u8 = 2;
 /// Largest datagram sent or accepted: fits a 1,500-byte Ethernet MTU under IPv6 + UDP headers.
 pub const MAX_DATAGRAM_BYTES: usize = 1400;
-pub const NONCE_BYTES: usize = 24;
+pub const NONCE_BYTES: usize = 12;
 pub const TAG_BYTES: usize = 16;
 /// Bytes every datagram spends on framing and authentication.
 pub const OVERHEAD_BYTES: usize = 1 + NONCE_BYTES + TAG_BYTES;
@@ -48,10 +53,10 @@ pub fn seal(ring: &KeyRing, nonce: [u8; NONCE_BYTES], body: &[u8]) -> Result<Vec
     if body.len() > MAX_BODY_BYTES {
         return Err(SealError::TooBig(body.len()));
     }
-    let cipher = XChaCha20Poly1305::new(ring.sending().as_aead_key());
+    let cipher = ChaCha20Poly1305::new(ring.sending().as_aead_key());
     let sealed = cipher
         .encrypt(
-            XNonce::from_slice(&nonce),
+            Nonce::from_slice(&nonce),
             Payload {
                 msg: body,
                 aad: &[VERSION],
@@ -74,10 +79,10 @@ pub fn open(ring: &KeyRing, datagram: &[u8], drops: &mut DropCounters) -> Option
     } else if datagram[0] != VERSION {
         DropReason::UnknownVersion
     } else {
-        let nonce = XNonce::from_slice(&datagram[1..1 + NONCE_BYTES]);
+        let nonce = Nonce::from_slice(&datagram[1..1 + NONCE_BYTES]);
         let (aad, msg) = (&datagram[..1], &datagram[1 + NONCE_BYTES..]);
         for key in ring.accepted() {
-            let cipher = XChaCha20Poly1305::new(key.as_aead_key());
+            let cipher = ChaCha20Poly1305::new(key.as_aead_key());
             if let Ok(body) = cipher.decrypt(nonce, Payload { msg, aad }) {
                 return Some(body);
             }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod systemd;
+pub mod traffic;
 pub mod units;
 
 use std::cmp::Reverse;
@@ -106,6 +107,8 @@ pub struct Cluster {
     pub snapshots: bool,
     /// Datagrams dropped by the checks of the receiving node (must stay zero here).
     pub delivered: u64,
+    /// When set, every datagram sent is opened and counted by kind.
+    pub traffic: Option<traffic::Traffic>,
 }
 
 pub fn cluster_key() -> KeyRing {
@@ -157,6 +160,7 @@ impl Cluster {
             trace: Vec::new(),
             snapshots: true,
             delivered: 0,
+            traffic: None,
         }
     }
 
@@ -359,6 +363,9 @@ impl Cluster {
     }
 
     fn send(&mut self, from: usize, to: SocketAddr, bytes: Vec<u8>) {
+        if let Some(t) = self.traffic.as_mut() {
+            t.count(&bytes);
+        }
         let Some(&j) = self.by_addr.get(&to) else {
             return;
         };
