@@ -151,7 +151,11 @@ fn ms(d: Duration) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let runs = if quick { 5 } else { 21 };
+    // SHOAL_BENCH_RUNS overrides the count (a profiler wants many runs after the setup).
+    let runs = std::env::var("SHOAL_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 5 } else { 21 });
     let t0 = Instant::now();
     let (mut nodes, mut now) = cluster();
     let setup = t0.elapsed();
