@@ -194,7 +194,7 @@ impl Inputs {
 
     /// The members, jobs and running map to place with; `None` when the placement of
     /// the last call still holds (no input changed since).
-    pub(super) fn to_place(&mut self) -> Option<(&[Member], Vec<&Job>, &Running)> {
+    pub(super) fn take_changed(&mut self) -> Option<(&[Member], Vec<&Job>, &Running)> {
         if self.placed {
             return None;
         }
@@ -354,7 +354,7 @@ mod tests {
 
     fn member_config(host: u8) -> crate::node::NodeConfig {
         let mut cfg = testing::config(&format!("{host:016x}"), host, &[1, 2, 3, 4], host);
-        if host % 2 == 0 {
+        if host.is_multiple_of(2) {
             cfg.metadata = "disk=ssd".into();
         }
         cfg

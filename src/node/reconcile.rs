@@ -100,7 +100,7 @@ impl Node {
         inputs.set_members(members_of(&by_machine));
         inputs.update_reports(&self.catalog.replica().reports, &boots_of(&by_machine));
         inputs.update_jobs(&self.catalog, &mut self.parsed, self.cfg.parse);
-        if let Some((members, jobs, running)) = inputs.to_place() {
+        if let Some((members, jobs, running)) = inputs.take_changed() {
             let mut placement = schedule::place_refs(members, jobs, running);
             let waiting = inputs.waiting().iter();
             placement
