@@ -22,6 +22,7 @@ mod command;
 mod config;
 mod duplicates;
 mod hold;
+mod inputs;
 mod intake;
 mod outbox;
 mod packet;
@@ -125,6 +126,8 @@ pub struct Node {
     placement: Placement,
     /// The parsed options of the units placed last time (see `parsed.rs`).
     parsed: parsed::ParseCache,
+    /// Placement's inputs kept between reconciles (see `inputs.rs`).
+    inputs: inputs::Inputs,
     dirty: bool,
     last_reconcile: Option<Millis>,
     out: Outbox,
@@ -208,6 +211,7 @@ impl Node {
             pending: BTreeMap::new(),
             placement: Placement::default(),
             parsed: parsed::ParseCache::default(),
+            inputs: inputs::Inputs::default(),
             dirty: true,
             last_reconcile: None,
             timers,

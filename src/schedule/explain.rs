@@ -36,7 +36,7 @@ pub fn explain(
     running: &Running,
     unit: &str,
 ) -> Option<Explanation> {
-    let mut solver = Solver::new(members, jobs, running);
+    let mut solver = Solver::new(members, jobs.iter().collect(), running);
     solver.solve(waiting_reason);
     let j = solver.job_index.get(unit)?;
     let verdicts = (0..solver.members.len())

@@ -58,12 +58,15 @@ pub(crate) struct Solver<'a> {
 
 impl<'a> Solver<'a> {
     /// (Over 70 lines on purpose: it names every field of the solver once.)
-    pub(crate) fn new(members: &'a [Member], jobs: &'a [Job], running: &Running) -> Solver<'a> {
+    pub(crate) fn new(
+        members: &'a [Member],
+        mut jobs: Vec<&'a Job>,
+        running: &Running,
+    ) -> Solver<'a> {
         // Canonical orders: members by id, jobs by (seq, name); duplicates keep the first.
         let mut members: Vec<&Member> = members.iter().collect();
         crate::sort::sort(&mut members);
         members.dedup_by(|a, b| a.id == b.id);
-        let mut jobs: Vec<&Job> = jobs.iter().collect();
         crate::sort::sort_by(&mut jobs, |a, b| (a.seq, &a.name).cmp(&(b.seq, &b.name)));
         let (mut job_index, duplicates) = NameIndex::build(jobs.iter().map(|j| j.name.as_str()));
         if !duplicates.is_empty() {
