@@ -98,6 +98,45 @@ pub struct Catalog {
     text_bytes: usize,
     /// Keys changed since persistence last asked (see [`changes`]).
     changes: changes::Changes,
+    /// [`Catalog::summary`], kept up to date at every change of a record (each one
+    /// XORs its old fingerprint out and its new one in): anti-entropy digests ride
+    /// on every probe, and recomputing them meant hashing every record each time.
+    summary: Summary,
+    /// Whether a unit record changed since unreferenced texts were last dropped.
+    texts_to_check: bool,
+}
+
+/// The per-bucket XOR of the records' fingerprints (see [`Catalog::summary`]).
+#[derive(Clone, Debug, PartialEq)]
+struct Summary([u64; BUCKETS]);
+
+impl Default for Summary {
+    fn default() -> Summary {
+        Summary([0; BUCKETS])
+    }
+}
+
+impl Summary {
+    fn toggle_unit(&mut self, name: &str, e: &UnitEntry) {
+        let k = (0u8, name, "");
+        self.0[digest::bucket_of(&k)] ^= digest::fingerprint(&k, e);
+    }
+
+    fn toggle_report(&mut self, member: &str, unit: &str, e: &ReportEntry) {
+        let k = (1u8, member, unit);
+        self.0[digest::bucket_of(&k)] ^= digest::fingerprint(&k, e);
+    }
+
+    fn of(replica: &Replica) -> Summary {
+        let mut s = Summary::default();
+        for (n, e) in &replica.units {
+            s.toggle_unit(n, e);
+        }
+        for ((m, u), e) in &replica.reports {
+            s.toggle_report(m, u, e);
+        }
+        s
+    }
 }
 
 /// What a member keeps across restarts.
@@ -218,7 +257,11 @@ impl Catalog {
                 self.lamport = self.lamport.max(entry.version.counter);
                 let mut slot = self.replica.units.get(&name).cloned();
                 if entry::join(&mut slot, &entry) {
-                    self.replica.units.insert(name.clone(), entry.clone());
+                    if let Some(old) = self.replica.units.insert(name.clone(), entry.clone()) {
+                        self.summary.toggle_unit(&name, &old);
+                    }
+                    self.summary.toggle_unit(&name, &entry);
+                    self.texts_to_check = true;
                     applied.changed = true;
                     self.tomb_expires.remove(&name);
                     self.changes.mark(|| ChangeKey::Unit(name.clone()));
@@ -245,23 +288,28 @@ impl Catalog {
                 member,
                 unit,
                 entry,
-            } => {
-                let key = (member, unit);
-                if !self.replica.reports.contains_key(&key)
-                    && self.replica.reports.len() >= MAX_REPORTS
-                {
-                    return Err(Refused::Full("reports"));
-                }
-                let mut slot = self.replica.reports.get(&key).cloned();
-                if entry::join(&mut slot, &entry) {
-                    self.changes
-                        .mark(|| ChangeKey::Report(key.0.clone(), key.1.clone()));
-                    self.replica.reports.insert(key, entry);
-                    applied.changed = true;
-                }
-            }
+            } => applied.changed = self.apply_report((member, unit), entry)?,
         }
         Ok(applied)
+    }
+
+    /// Merges one member's report of one unit; whether it changed the catalog.
+    fn apply_report(&mut self, key: (String, String), entry: ReportEntry) -> Result<bool, Refused> {
+        if !self.replica.reports.contains_key(&key) && self.replica.reports.len() >= MAX_REPORTS {
+            return Err(Refused::Full("reports"));
+        }
+        let mut slot = self.replica.reports.get(&key).cloned();
+        if !entry::join(&mut slot, &entry) {
+            return Ok(false);
+        }
+        self.changes
+            .mark(|| ChangeKey::Report(key.0.clone(), key.1.clone()));
+        self.summary.toggle_report(&key.0, &key.1, &entry);
+        if let Some(old) = self.replica.reports.get(&key) {
+            self.summary.toggle_report(&key.0, &key.1, old);
+        }
+        self.replica.reports.insert(key, entry);
+        Ok(true)
     }
 
     /// Refuses a live record whose text this catalog would have to hold (it comes
@@ -290,6 +338,7 @@ impl Catalog {
         self.text_bytes += text.len();
         self.texts.insert(digest, text);
         self.changes.mark(|| ChangeKey::Text(digest));
+        self.texts_to_check = true;
         true
     }
 
@@ -340,11 +389,17 @@ impl Catalog {
                 .get(&name)
                 .is_some_and(|e| e.state == Desired::Destroyed)
             {
-                self.replica.units.remove(&name);
+                if let Some(old) = self.replica.units.remove(&name) {
+                    self.summary.toggle_unit(&name, &old);
+                    self.texts_to_check = true;
+                }
             }
             self.changes.mark(|| ChangeKey::Unit(name));
         }
         self.assembly.expire(now);
+        if !std::mem::take(&mut self.texts_to_check) {
+            return;
+        }
         let used: std::collections::BTreeSet<Digest> =
             crate::btree::set(self.replica.units.values().filter_map(|e| match e.state {
                 Desired::Live { digest, .. } => Some(digest),
@@ -381,13 +436,16 @@ impl Catalog {
         units.chain(reports).collect()
     }
 
-    /// One fingerprint per bucket: the XOR of its records' fingerprints.
+    /// One fingerprint per bucket: the XOR of its records' fingerprints (kept up
+    /// to date as records change, so this costs one copy).
     pub fn summary(&self) -> Vec<u64> {
-        let mut out = vec![0u64; BUCKETS];
-        for (b, f, _) in self.bucketed() {
-            out[b] ^= f;
-        }
-        out
+        self.summary.0.to_vec()
+    }
+
+    /// [`Catalog::summary`] computed from every record (what the kept one must equal).
+    #[cfg(test)]
+    pub(crate) fn summary_from_scratch(&self) -> Vec<u64> {
+        Summary::of(&self.replica).0.to_vec()
     }
 
     /// Our records in the buckets where `theirs` differs from our summary.
@@ -466,6 +524,8 @@ impl Catalog {
                 .map(|(n, left)| (n, now.plus(left.min(tombstone_ttl_ms)))),
         );
         c.replica = s.replica;
+        c.summary = Summary::of(&c.replica);
+        c.texts_to_check = true;
         let full = now.plus(tombstone_ttl_ms);
         for (name, e) in &c.replica.units {
             if e.state == Desired::Destroyed {

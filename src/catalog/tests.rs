@@ -104,6 +104,32 @@ proptest! {
             c.apply(Millis(0), WireEntry::Report { member: m.clone(), unit: u.clone(), entry: e.clone() }).unwrap();
         }
         prop_assert_eq!(c.replica(), &merge(&a, &b));
+        prop_assert_eq!(c.summary(), c.summary_from_scratch());
+    }
+
+    #[test]
+    fn the_kept_summary_equals_one_from_scratch_through_merges_expiry_and_restore(
+        a in replica_strategy(),
+        b in replica_strategy(),
+        ttl in 0u64..3,
+    ) {
+        let mut c = Catalog::new(TOMBSTONE_TTL_MS);
+        for (name, e) in a.units.iter().chain(b.units.iter()) {
+            let w = WireEntry::Unit { name: name.clone(), entry: e.clone(), ttl_left_ms: ttl * 500, text: None };
+            let _ = c.apply(Millis(0), w);
+            prop_assert_eq!(c.summary(), c.summary_from_scratch());
+        }
+        for ((m, u), e) in b.reports.iter().chain(a.reports.iter()) {
+            c.apply(Millis(0), WireEntry::Report { member: m.clone(), unit: u.clone(), entry: e.clone() }).unwrap();
+            prop_assert_eq!(c.summary(), c.summary_from_scratch());
+        }
+        // Tombstones expire (records leave the summary), then a restore rebuilds it.
+        c.expire(Millis(600));
+        prop_assert_eq!(c.summary(), c.summary_from_scratch());
+        c.expire(Millis(TOMBSTONE_TTL_MS + 1));
+        prop_assert_eq!(c.summary(), c.summary_from_scratch());
+        let back = Catalog::restore(Millis(0), TOMBSTONE_TTL_MS, c.snapshot(Millis(0)));
+        prop_assert_eq!(back.summary(), c.summary());
     }
 
     #[test]
