@@ -21,6 +21,7 @@ pub mod answers;
 mod command;
 mod config;
 mod duplicates;
+mod health;
 mod hold;
 mod inputs;
 mod intake;
@@ -128,6 +129,8 @@ pub struct Node {
     parsed: parsed::ParseCache,
     /// Placement's inputs kept between reconciles (see `inputs.rs`).
     inputs: inputs::Inputs,
+    /// How late this member's own timers run (scales the time suspects get).
+    health: health::LocalHealth,
     dirty: bool,
     last_reconcile: Option<Millis>,
     out: Outbox,
@@ -212,6 +215,7 @@ impl Node {
             placement: Placement::default(),
             parsed: parsed::ParseCache::default(),
             inputs: inputs::Inputs::default(),
+            health: health::LocalHealth::default(),
             dirty: true,
             last_reconcile: None,
             timers,
@@ -235,6 +239,11 @@ impl Node {
 
     /// Time passed; run whatever is due.
     pub fn handle_timeout(&mut self, now: Millis) {
+        if let Some(due) = self.timers.next().filter(|t| *t <= now) {
+            if let Some(factor) = self.health.observe(due, now) {
+                self.membership.set_suspicion_scale(factor);
+            }
+        }
         self.now = now.max(self.now);
         if self.left {
             self.update_timers();

@@ -127,6 +127,9 @@ pub struct Membership {
     out: Outbox,
     /// Our identity as the codec sees it (see `codec.rs`): kept equal to foca's.
     me: Arc<Mutex<Identity>>,
+    /// What the configuration is built from (see [`Membership::set_suspicion_scale`]).
+    timing: Timing,
+    cluster_size: u32,
 }
 
 fn config(timing: &Timing, cluster_size: u32) -> Config {
@@ -172,7 +175,20 @@ impl Membership {
                 ..Outbox::default()
             },
             me: shared,
+            timing: timing.clone(),
+            cluster_size,
         }
+    }
+
+    /// Gives a member suspected from now on `factor` times the usual time to refute
+    /// before it is declared down (Lifeguard's local health: a member that runs late
+    /// cannot tell a slow peer from its own slowness, so it judges less quickly).
+    /// Suspicions already running keep their deadline.
+    pub fn set_suspicion_scale(&mut self, factor: u32) {
+        let mut c = config(&self.timing, self.cluster_size);
+        c.suspect_to_down_after = c.suspect_to_down_after.saturating_mul(factor.max(1));
+        // Only the suspicion time differs, which foca allows to change.
+        let _ = self.foca.set_config(c);
     }
 
     /// After anything that may have renewed our identity: the codec decodes for it.

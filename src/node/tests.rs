@@ -287,3 +287,31 @@ fn a_probe_behind_a_burst_of_catalog_records_is_answered_first() {
     assert_eq!(kind(&out[0].1), "swim", "the ack leaves first");
     assert_eq!(out[0].0, b_addr);
 }
+
+#[test]
+fn a_member_running_late_gives_a_silent_peer_longer_before_declaring_it_down() {
+    // How long after B falls silent A declares it down; before that, A's timers run
+    // `late_turns` times half a second late.
+    let detection_ms = |late_turns: u64| {
+        let mut net = testing::Net::new(vec![
+            testing::member(4, 1, &[2], 0),
+            testing::member(5, 2, &[1], 0),
+        ]);
+        net.join(10);
+        for _ in 0..late_turns {
+            let due = net.nodes[0].poll_timeout().expect("a timer");
+            net.at(due.plus(500));
+        }
+        net.remove(1);
+        let silent_at = net.now;
+        net.run_until(60_000, 10, |n| n.nodes[0].live_members().is_empty());
+        net.now.since(silent_at)
+    };
+    let on_time = detection_ms(0);
+    let late = detection_ms(4);
+    assert!(on_time < 2_000, "healthy detection unchanged: {on_time} ms");
+    assert!(
+        late >= on_time + 1_500,
+        "on time {on_time} ms, running late {late} ms"
+    );
+}
