@@ -29,6 +29,18 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
     let live: std::collections::BTreeSet<String> =
         crate::btree::set(machines(node).into_iter().map(|m| m.id));
     let replica = node.catalog().replica();
+    // Each live member's reports by unit, in one pass (reports are keyed by member
+    // first: looking them up per unit was units x reports, half a second at 2,000).
+    let mut runs_of: std::collections::BTreeMap<&str, Vec<UnitRun>> = Default::default();
+    for ((m, u), r) in &replica.reports {
+        if let Some(s) = r.status.as_ref().filter(|_| live.contains(m)) {
+            runs_of.entry(u.as_str()).or_default().push(UnitRun {
+                machine: m.clone(),
+                active: s.active.clone(),
+                sub: s.sub.clone(),
+            });
+        }
+    }
     let mut out = Vec::new();
     for (name, entry) in &replica.units {
         let Desired::Live {
@@ -45,19 +57,7 @@ pub fn units(node: &Node) -> Vec<UnitInfo> {
             Some(Decision::Waiting(why)) => (Vec::new(), Some(why.clone())),
             None => (Vec::new(), None),
         };
-        let runs = replica
-            .reports
-            .iter()
-            .filter(|((m, u), _)| u == name && live.contains(m))
-            .filter_map(|((m, _), r)| {
-                r.status.as_ref().map(|s| UnitRun {
-                    machine: m.clone(),
-                    // `.into()`: the word now, the typed state once `UnitRun` carries it.
-                    active: s.active.clone(),
-                    sub: s.sub.clone(),
-                })
-            })
-            .collect();
+        let runs = runs_of.remove(name.as_str()).unwrap_or_default();
         out.push(UnitInfo {
             name: name.clone(),
             hash: hex(digest),
