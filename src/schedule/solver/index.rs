@@ -33,6 +33,9 @@ impl PatternCounts {
     }
 }
 
+/// How many recently interned patterns `build_index` checks before its tree.
+const RECENT: usize = 4;
+
 /// What decides a job's static member set: its `MachineID` and `MachineMetadata`.
 type StaticKey<'k> = (Option<&'k str>, &'k BTreeMap<String, BTreeSet<String>>);
 
@@ -60,12 +63,26 @@ impl<'a> Solver<'a> {
         let mut pattern_ids: BTreeMap<&str, u32> = BTreeMap::new();
         // (pattern id, glob, literal prefix before the first wildcard)
         let mut patterns: Vec<(&crate::unit::Glob, String)> = Vec::new();
+        // The last few patterns interned: instances of one template come one after the
+        // other with the same globs, so most lookups end here without a tree search.
+        let mut recent: [(&str, u32); RECENT] = [("", u32::MAX); RECENT];
+        let mut next_recent = 0;
         let mut intern =
             |glob: &'a crate::unit::Glob, patterns: &mut Vec<(&'a crate::unit::Glob, String)>| {
-                *pattern_ids.entry(glob.as_str()).or_insert_with(|| {
-                    patterns.push((glob, literal_prefix(glob.as_str())));
+                let text = glob.as_str();
+                if let Some(&(_, pid)) = recent
+                    .iter()
+                    .find(|&&(r, pid)| pid != u32::MAX && r == text)
+                {
+                    return pid;
+                }
+                let pid = *pattern_ids.entry(text).or_insert_with(|| {
+                    patterns.push((glob, literal_prefix(text)));
                     (patterns.len() - 1) as u32
-                })
+                });
+                recent[next_recent] = (text, pid);
+                next_recent = (next_recent + 1) % RECENT;
+                pid
             };
         let mut index: Vec<JobIndex> = Vec::with_capacity(self.jobs.len());
         let mut conflict_pid_set = BTreeSet::new();
