@@ -147,7 +147,9 @@ impl<'a> Solver<'a> {
                 || !entry.matched_by_replaces.is_empty();
         }
         // Static member sets, shared by jobs with the same MachineID and MachineMetadata.
-        let mut slots: BTreeMap<StaticKey<'_>, usize> = BTreeMap::new();
+        // Keyed by (fingerprint, key): most compares are on the number, and a full compare
+        // of two metadata maps happens only when their fingerprints are equal.
+        let mut slots: BTreeMap<(u64, StaticKey<'_>), usize> = BTreeMap::new();
         self.static_sets.push(MemberSet::new(
             (0..self.members.len()).collect(),
             &self.member_keys,
@@ -161,6 +163,7 @@ impl<'a> Solver<'a> {
                 job.options.machine_id.as_deref(),
                 &job.options.machine_metadata,
             );
+            let key = (fingerprint(&key), key);
             let slot = match slots.get(&key) {
                 Some(&slot) => slot,
                 None => {
@@ -227,6 +230,26 @@ impl<'a> Solver<'a> {
             })
             .collect()
     }
+}
+
+/// A 64-bit FNV-1a digest of a static key, each string closed by a byte no string
+/// holds in that place. Only speeds up the lookup of equal keys; slots are still
+/// numbered in job order, so a collision costs a compare, never a different result.
+fn fingerprint(key: &StaticKey<'_>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8], end: u8| {
+        for &b in bytes.iter().chain([end].iter()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(key.0.unwrap_or("").as_bytes(), u8::from(key.0.is_some()));
+    for (k, values) in key.1 {
+        eat(k.as_bytes(), 2);
+        for v in values {
+            eat(v.as_bytes(), 3);
+        }
+    }
+    h
 }
 
 /// The part of a glob before its first wildcard or escape: every match starts with it.
