@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Solver;
 use crate::schedule::levels::MemberSet;
+use crate::schedule::place::Job;
 use crate::unit::FleetOptions;
 
 /// Small per-member multiset of pattern ids: (pattern id, count), sorted by id.
@@ -32,6 +33,10 @@ impl PatternCounts {
         pids.iter().any(|&p| self.has(p))
     }
 }
+
+/// Whether each member (by index) passes one `MachineMetadata` line: a key with any
+/// of the wanted values.
+type MetadataPasses<'k> = BTreeMap<(&'k str, &'k BTreeSet<String>), Vec<bool>>;
 
 /// How many recently interned patterns `build_index` checks before its tree.
 const RECENT: usize = 4;
@@ -154,7 +159,9 @@ impl<'a> Solver<'a> {
             (0..self.members.len()).collect(),
             &self.member_keys,
         ));
-        for (j, job) in self.jobs.iter().enumerate() {
+        let mut passes = MetadataPasses::new();
+        for j in 0..self.jobs.len() {
+            let job: &'a Job = self.jobs[j];
             if job.options.machine_id.is_none() && job.options.machine_metadata.is_empty() {
                 // Slot 0: every member; most units have no static constraint.
                 continue;
@@ -167,7 +174,7 @@ impl<'a> Solver<'a> {
             let slot = match slots.get(&key) {
                 Some(&slot) => slot,
                 None => {
-                    let set = self.static_members(&job.options);
+                    let set = self.static_members(&job.options, &mut passes);
                     self.static_sets
                         .push(MemberSet::new(set, &self.member_keys));
                     slots.insert(key, self.static_sets.len() - 1);
@@ -183,8 +190,15 @@ impl<'a> Solver<'a> {
         self.replace_matched_on = vec![Vec::new(); patterns.len()];
     }
 
-    /// Members passing `MachineID` and `MachineMetadata`, in member order.
-    fn static_members(&self, options: &FleetOptions) -> Vec<usize> {
+    /// Members passing `MachineID` and `MachineMetadata`, in member order. Each
+    /// metadata line (a key and its wanted values) is checked against every member once
+    /// per run and kept in `passes`: static sets share lines (`zone=z1` with or without
+    /// `disk=ssd`), so member maps are not searched again for each set.
+    fn static_members(
+        &self,
+        options: &'a FleetOptions,
+        passes: &mut MetadataPasses<'a>,
+    ) -> Vec<usize> {
         let by_id: Vec<usize> = match &options.machine_id {
             Some(wanted) => {
                 let matches = self.machine_id_matches(wanted);
@@ -196,16 +210,27 @@ impl<'a> Solver<'a> {
             }
             None => (0..self.members.len()).collect(),
         };
+        for (key, wanted) in &options.machine_metadata {
+            passes.entry((key.as_str(), wanted)).or_insert_with(|| {
+                self.members
+                    .iter()
+                    .map(|member| {
+                        member
+                            .metadata
+                            .values(key)
+                            .is_some_and(|has| has.intersection(wanted).next().is_some())
+                    })
+                    .collect()
+            });
+        }
+        let lines: Vec<&Vec<bool>> = options
+            .machine_metadata
+            .iter()
+            .filter_map(|(key, wanted)| passes.get(&(key.as_str(), wanted)))
+            .collect();
         by_id
             .into_iter()
-            .filter(|&m| {
-                options.machine_metadata.iter().all(|(key, wanted)| {
-                    self.members[m]
-                        .metadata
-                        .values(key)
-                        .is_some_and(|has| has.intersection(wanted).next().is_some())
-                })
-            })
+            .filter(|&m| lines.iter().all(|pass| pass[m]))
             .collect()
     }
 
