@@ -160,7 +160,7 @@ impl<'a> Solver<'a> {
             &self.member_keys,
         ));
         let mut passes = MetadataPasses::new();
-        for j in 0..self.jobs.len() {
+        for (j, entry) in index.iter_mut().enumerate() {
             let job: &'a Job = self.jobs[j];
             if job.options.machine_id.is_none() && job.options.machine_metadata.is_empty() {
                 // Slot 0: every member; most units have no static constraint.
@@ -181,7 +181,7 @@ impl<'a> Solver<'a> {
                     self.static_sets.len() - 1
                 }
             };
-            index[j].static_slot = slot;
+            entry.static_slot = slot;
         }
         self.index = index;
         self.conflict_owned_on = vec![Vec::new(); patterns.len()];
