@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Solver;
 use crate::schedule::levels::MemberSet;
+use crate::schedule::place::Job;
 use crate::unit::FleetOptions;
 
 /// Small per-member multiset of pattern ids: (pattern id, count), sorted by id.
@@ -33,6 +34,13 @@ impl PatternCounts {
     }
 }
 
+/// Whether each member (by index) passes one `MachineMetadata` line: a key with any
+/// of the wanted values.
+type MetadataPasses<'k> = BTreeMap<(&'k str, &'k BTreeSet<String>), Vec<bool>>;
+
+/// How many recently interned patterns `build_index` checks before its tree.
+const RECENT: usize = 4;
+
 /// What decides a job's static member set: its `MachineID` and `MachineMetadata`.
 type StaticKey<'k> = (Option<&'k str>, &'k BTreeMap<String, BTreeSet<String>>);
 
@@ -60,12 +68,26 @@ impl<'a> Solver<'a> {
         let mut pattern_ids: BTreeMap<&str, u32> = BTreeMap::new();
         // (pattern id, glob, literal prefix before the first wildcard)
         let mut patterns: Vec<(&crate::unit::Glob, String)> = Vec::new();
+        // The last few patterns interned: instances of one template come one after the
+        // other with the same globs, so most lookups end here without a tree search.
+        let mut recent: [(&str, u32); RECENT] = [("", u32::MAX); RECENT];
+        let mut next_recent = 0;
         let mut intern =
             |glob: &'a crate::unit::Glob, patterns: &mut Vec<(&'a crate::unit::Glob, String)>| {
-                *pattern_ids.entry(glob.as_str()).or_insert_with(|| {
-                    patterns.push((glob, literal_prefix(glob.as_str())));
+                let text = glob.as_str();
+                if let Some(&(_, pid)) = recent
+                    .iter()
+                    .find(|&&(r, pid)| pid != u32::MAX && r == text)
+                {
+                    return pid;
+                }
+                let pid = *pattern_ids.entry(text).or_insert_with(|| {
+                    patterns.push((glob, literal_prefix(text)));
                     (patterns.len() - 1) as u32
-                })
+                });
+                recent[next_recent] = (text, pid);
+                next_recent = (next_recent + 1) % RECENT;
+                pid
             };
         let mut index: Vec<JobIndex> = Vec::with_capacity(self.jobs.len());
         let mut conflict_pid_set = BTreeSet::new();
@@ -130,12 +152,16 @@ impl<'a> Solver<'a> {
                 || !entry.matched_by_replaces.is_empty();
         }
         // Static member sets, shared by jobs with the same MachineID and MachineMetadata.
-        let mut slots: BTreeMap<StaticKey<'_>, usize> = BTreeMap::new();
+        // Keyed by (fingerprint, key): most compares are on the number, and a full compare
+        // of two metadata maps happens only when their fingerprints are equal.
+        let mut slots: BTreeMap<(u64, StaticKey<'_>), usize> = BTreeMap::new();
         self.static_sets.push(MemberSet::new(
             (0..self.members.len()).collect(),
             &self.member_keys,
         ));
-        for (j, job) in self.jobs.iter().enumerate() {
+        let mut passes = MetadataPasses::new();
+        for (j, entry) in index.iter_mut().enumerate() {
+            let job: &'a Job = self.jobs[j];
             if job.options.machine_id.is_none() && job.options.machine_metadata.is_empty() {
                 // Slot 0: every member; most units have no static constraint.
                 continue;
@@ -144,17 +170,18 @@ impl<'a> Solver<'a> {
                 job.options.machine_id.as_deref(),
                 &job.options.machine_metadata,
             );
+            let key = (fingerprint(&key), key);
             let slot = match slots.get(&key) {
                 Some(&slot) => slot,
                 None => {
-                    let set = self.static_members(&job.options);
+                    let set = self.static_members(&job.options, &mut passes);
                     self.static_sets
                         .push(MemberSet::new(set, &self.member_keys));
                     slots.insert(key, self.static_sets.len() - 1);
                     self.static_sets.len() - 1
                 }
             };
-            index[j].static_slot = slot;
+            entry.static_slot = slot;
         }
         self.index = index;
         self.conflict_owned_on = vec![Vec::new(); patterns.len()];
@@ -163,8 +190,15 @@ impl<'a> Solver<'a> {
         self.replace_matched_on = vec![Vec::new(); patterns.len()];
     }
 
-    /// Members passing `MachineID` and `MachineMetadata`, in member order.
-    fn static_members(&self, options: &FleetOptions) -> Vec<usize> {
+    /// Members passing `MachineID` and `MachineMetadata`, in member order. Each
+    /// metadata line (a key and its wanted values) is checked against every member once
+    /// per run and kept in `passes`: static sets share lines (`zone=z1` with or without
+    /// `disk=ssd`), so member maps are not searched again for each set.
+    fn static_members(
+        &self,
+        options: &'a FleetOptions,
+        passes: &mut MetadataPasses<'a>,
+    ) -> Vec<usize> {
         let by_id: Vec<usize> = match &options.machine_id {
             Some(wanted) => {
                 let matches = self.machine_id_matches(wanted);
@@ -176,16 +210,27 @@ impl<'a> Solver<'a> {
             }
             None => (0..self.members.len()).collect(),
         };
+        for (key, wanted) in &options.machine_metadata {
+            passes.entry((key.as_str(), wanted)).or_insert_with(|| {
+                self.members
+                    .iter()
+                    .map(|member| {
+                        member
+                            .metadata
+                            .values(key)
+                            .is_some_and(|has| has.intersection(wanted).next().is_some())
+                    })
+                    .collect()
+            });
+        }
+        let lines: Vec<&Vec<bool>> = options
+            .machine_metadata
+            .iter()
+            .filter_map(|(key, wanted)| passes.get(&(key.as_str(), wanted)))
+            .collect();
         by_id
             .into_iter()
-            .filter(|&m| {
-                options.machine_metadata.iter().all(|(key, wanted)| {
-                    self.members[m]
-                        .metadata
-                        .values(key)
-                        .is_some_and(|has| has.intersection(wanted).next().is_some())
-                })
-            })
+            .filter(|&m| lines.iter().all(|pass| pass[m]))
             .collect()
     }
 
@@ -210,6 +255,26 @@ impl<'a> Solver<'a> {
             })
             .collect()
     }
+}
+
+/// A 64-bit FNV-1a digest of a static key, each string closed by a byte no string
+/// holds in that place. Only speeds up the lookup of equal keys; slots are still
+/// numbered in job order, so a collision costs a compare, never a different result.
+fn fingerprint(key: &StaticKey<'_>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8], end: u8| {
+        for &b in bytes.iter().chain([end].iter()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(key.0.unwrap_or("").as_bytes(), u8::from(key.0.is_some()));
+    for (k, values) in key.1 {
+        eat(k.as_bytes(), 2);
+        for v in values {
+            eat(v.as_bytes(), 3);
+        }
+    }
+    h
 }
 
 /// The part of a glob before its first wildcard or escape: every match starts with it.
