@@ -967,14 +967,5 @@ impl Drop for Down {
 }
 
 fn teardown(name: &str) {
-    let Ok(c) = Cluster::new(&xtask::hosts::base_dir(), name) else {
-        return;
-    };
-    match c.down() {
-        // Only once nothing is mounted: the copied binary goes too.
-        Ok(()) => {
-            let _ = std::fs::remove_dir_all(c.dir());
-        }
-        Err(e) => eprintln!("cleaning up the test hosts: {e}"),
-    }
+    xtask::hosts::teardown(name);
 }

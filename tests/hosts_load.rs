@@ -242,13 +242,5 @@ fn stalls(s: &Shoal, since: u128) -> String {
 }
 
 fn teardown(name: &str) {
-    let Ok(c) = Cluster::new(&xtask::hosts::base_dir(), name) else {
-        return;
-    };
-    match c.down() {
-        Ok(()) => {
-            let _ = std::fs::remove_dir_all(c.dir());
-        }
-        Err(e) => eprintln!("cleaning up the test hosts: {e}"),
-    }
+    xtask::hosts::teardown(name);
 }

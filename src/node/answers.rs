@@ -5,7 +5,7 @@
 //! driver asks here instead of rebuilding the node's view from what it shows.
 
 use super::Node;
-use crate::catalog::{Desired, Target};
+use crate::catalog::Desired;
 use crate::schedule::{Decision, Member, Running};
 use crate::states::ActiveState;
 
@@ -33,23 +33,11 @@ impl Node {
     /// The inputs of this member's placement, as `reconcile` reads them.
     pub fn placement_view(&self) -> PlacementView {
         let (members, running, _claimed) = self.view();
-        let units = self
-            .catalog
-            .replica()
-            .units
-            .iter()
-            .filter_map(|(name, e)| match &e.state {
-                Desired::Live {
-                    target,
-                    seq,
-                    digest,
-                    ..
-                } if *target != Target::Inactive => Some(ViewUnit {
-                    name: name.clone(),
-                    seq: *seq,
-                    text: self.catalog.text(digest).map(str::to_string),
-                }),
-                _ => None,
+        let units = super::inputs::placeable(&self.catalog)
+            .map(|(name, seq, digest)| ViewUnit {
+                name: name.to_string(),
+                seq,
+                text: self.catalog.text(digest).map(str::to_string),
             })
             .collect();
         PlacementView {

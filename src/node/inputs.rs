@@ -210,7 +210,7 @@ impl Inputs {
 }
 
 /// (name, start sequence, digest) of every unit placement takes, by name.
-fn placeable(catalog: &Catalog) -> impl Iterator<Item = (&str, u64, &Digest)> {
+pub(super) fn placeable(catalog: &Catalog) -> impl Iterator<Item = (&str, u64, &Digest)> {
     catalog
         .replica()
         .units

@@ -319,6 +319,21 @@ impl Cluster {
     }
 }
 
+/// Takes the test cluster `name` down and, once nothing is mounted, removes its
+/// files (the copied binary included); errors are printed, not returned (the
+/// real-host tests call it from drops and from their Ctrl-C watchdog).
+pub fn teardown(name: &str) {
+    let Ok(c) = Cluster::new(&base_dir(), name) else {
+        return;
+    };
+    match c.down() {
+        Ok(()) => {
+            let _ = fs::remove_dir_all(c.dir());
+        }
+        Err(e) => eprintln!("cleaning up the test hosts: {e}"),
+    }
+}
+
 /// `$SHOAL_HOSTS_DIR`, default `/var/tmp/shoal-hosts` (disk, not tmpfs:
 /// the root file system is kept between runs).
 pub fn base_dir() -> PathBuf {
